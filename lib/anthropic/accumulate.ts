@@ -1,0 +1,87 @@
+/**
+ * Folds an Anthropic event stream into the non-streaming `Message` object, the same way the
+ * official SDK's `MessageStream` does. Non-streaming responses are built this way, so both
+ * paths share one translator per backend.
+ *
+ * @module
+ */
+import { ProxyError } from "./errors.ts";
+import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
+
+/**
+ * Accumulates `events` into a message. An `error` event becomes a thrown {@link ProxyError};
+ * a stream that ends without `message_stop` is an `api_error`.
+ */
+export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<MessageResponse> {
+  let message: MessageResponse | undefined;
+  const args: string[] = [];
+  for await (const event of events) {
+    switch (event.type) {
+      case "message_start":
+        message = structuredClone(event.message);
+        break;
+      case "content_block_start":
+        message!.content[event.index] = { ...event.content_block } as ResponseBlock;
+        args[event.index] = "";
+        break;
+      case "content_block_delta": {
+        const block = message!.content[event.index];
+        const delta = event.delta;
+        if (delta.type === "text_delta" && block.type === "text") block.text += delta.text;
+        else if (delta.type === "thinking_delta" && block.type === "thinking") {
+          block.thinking += delta.thinking;
+        } else if (delta.type === "signature_delta" && block.type === "thinking") {
+          block.signature = delta.signature;
+        } else if (delta.type === "input_json_delta") args[event.index] += delta.partial_json;
+        break;
+      }
+      case "content_block_stop": {
+        const block = message!.content[event.index];
+        if (block.type === "tool_use") block.input = parseArgs(args[event.index]);
+        break;
+      }
+      case "message_delta":
+        message!.stop_reason = event.delta.stop_reason;
+        message!.stop_sequence = event.delta.stop_sequence;
+        message!.usage = { ...event.usage };
+        break;
+      case "message_stop":
+        return message!;
+      case "error":
+        throw new ProxyError(event.error.type, event.error.message);
+    }
+  }
+  throw new ProxyError("api_error", "upstream: stream ended before the message was complete");
+}
+
+/** Parses tool arguments into an object; truncated JSON is closed first, garbage becomes `{}`. */
+export function parseArgs(json: string): Record<string, unknown> {
+  for (const candidate of [json, closeJson(json)]) {
+    try {
+      const value = JSON.parse(candidate);
+      if (value && typeof value === "object" && !Array.isArray(value)) return value;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return {};
+}
+
+/** Closes an unterminated string and any open brackets of a truncated JSON text. */
+function closeJson(json: string): string {
+  const closers: string[] = [];
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{") closers.push("}");
+    else if (c === "[") closers.push("]");
+    else if (c === "}" || c === "]") closers.pop();
+  }
+  let text = inString ? json + '"' : json;
+  text = text.replace(/[,:]\s*$/, "");
+  return text + closers.reverse().join("");
+}

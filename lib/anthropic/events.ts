@@ -1,0 +1,214 @@
+/**
+ * The one Anthropic stream state machine. Every provider translator drives it with
+ * `text()`, `thinking()`, `toolStart()`, `toolArgs()`, `stop()` or `fail()`; it owns the
+ * protocol's invariants so no provider can break them:
+ *
+ * - `message_start` first, exactly once;
+ * - block indexes 0, 1, 2, … in order, at most one block open, each closed before the next;
+ * - a tool_use block starts with `input: {}` and streams its arguments as given;
+ * - a thinking block ends with exactly one `signature_delta`;
+ * - the stream ends with `message_delta` + `message_stop`, or with one `error`, never both.
+ *
+ * @module
+ */
+import type { ErrorType, StopReason, StreamEvent, Usage } from "./schema.ts";
+
+/** What the writer needs to know about the message it writes. */
+export interface MessageInit {
+  /** `msg_…` id. */
+  id: string;
+  /** The model name the client asked for (echoed back). */
+  model: string;
+  /** Input tokens as known before the upstream reports them (an estimate). */
+  inputTokens: number;
+  /** Signs a finished thinking block; the result goes out as its `signature_delta`. */
+  signThinking: (thinking: string) => string;
+}
+
+type Open = "text" | "thinking" | "tool_use" | undefined;
+
+/** Writes a valid Anthropic event sequence to `emit`. */
+export class EventWriter {
+  #emit: (event: StreamEvent) => void;
+  #init: MessageInit;
+  #started = false;
+  #ended = false;
+  #open: Open;
+  #index = -1;
+  #thinkingText = "";
+  #signature: string | undefined;
+  #argsSent = false;
+  #outputChars = 0;
+
+  constructor(emit: (event: StreamEvent) => void, init: MessageInit) {
+    this.#emit = emit;
+    this.#init = init;
+  }
+
+  /** True once `stop()` or `fail()` has run. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** True once `message_start` has gone out. */
+  get started(): boolean {
+    return this.#started;
+  }
+
+  /** Characters of generated output so far (for an estimate when the upstream gives no usage). */
+  get outputChars(): number {
+    return this.#outputChars;
+  }
+
+  /** Emits `message_start` (once). */
+  start(inputTokens?: number): void {
+    if (this.#started || this.#ended) return;
+    this.#started = true;
+    this.#emit({
+      type: "message_start",
+      message: {
+        id: this.#init.id,
+        type: "message",
+        role: "assistant",
+        model: this.#init.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: {
+          input_tokens: inputTokens ?? this.#init.inputTokens,
+          output_tokens: 0,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+        },
+      },
+    });
+  }
+
+  /** Appends visible text, opening a text block if needed. Empty strings are ignored. */
+  text(delta: string): void {
+    if (!delta || this.#ended) return;
+    this.#ensure("text");
+    this.#outputChars += delta.length;
+    this.#emit({
+      type: "content_block_delta",
+      index: this.#index,
+      delta: { type: "text_delta", text: delta },
+    });
+  }
+
+  /** Appends thinking text, opening a thinking block if needed. */
+  thinking(delta: string): void {
+    if (this.#ended) return;
+    this.#ensure("thinking");
+    if (!delta) return;
+    this.#thinkingText += delta;
+    this.#outputChars += delta.length;
+    this.#emit({
+      type: "content_block_delta",
+      index: this.#index,
+      delta: { type: "thinking_delta", thinking: delta },
+    });
+  }
+
+  /** Sets the signature of the open (or a new, empty) thinking block; it goes out at close. */
+  signature(signature: string): void {
+    if (this.#ended) return;
+    this.#ensure("thinking");
+    this.#signature = signature;
+  }
+
+  /** Closes whatever block is open (a thinking block gets its signature first). */
+  closeBlock(): void {
+    if (this.#open === undefined) return;
+    const index = this.#index;
+    if (this.#open === "thinking") {
+      const signature = this.#signature ?? this.#init.signThinking(this.#thinkingText);
+      this.#emit({
+        type: "content_block_delta",
+        index,
+        delta: { type: "signature_delta", signature },
+      });
+    } else if (this.#open === "tool_use" && !this.#argsSent) {
+      // Clients parse the concatenated fragments; an empty concatenation is not JSON.
+      this.#emit({
+        type: "content_block_delta",
+        index,
+        delta: { type: "input_json_delta", partial_json: "{}" },
+      });
+    }
+    this.#emit({ type: "content_block_stop", index });
+    this.#open = undefined;
+  }
+
+  /** Opens a tool_use block (closing the open one). */
+  toolStart(id: string, name: string): void {
+    if (this.#ended) return;
+    this.start();
+    this.closeBlock();
+    this.#index++;
+    this.#open = "tool_use";
+    this.#argsSent = false;
+    this.#emit({
+      type: "content_block_start",
+      index: this.#index,
+      content_block: { type: "tool_use", id, name, input: {} },
+    });
+  }
+
+  /** Streams a fragment of the open tool call's JSON arguments, byte for byte. */
+  toolArgs(fragment: string): void {
+    if (!fragment || this.#ended || this.#open !== "tool_use") return;
+    this.#argsSent = true;
+    this.#outputChars += fragment.length;
+    this.#emit({
+      type: "content_block_delta",
+      index: this.#index,
+      delta: { type: "input_json_delta", partial_json: fragment },
+    });
+  }
+
+  /** Ends the message: closes the open block, then `message_delta` and `message_stop`. */
+  stop(reason: StopReason, usage: Usage): void {
+    if (this.#ended) return;
+    this.start(usage.input_tokens);
+    this.closeBlock();
+    this.#ended = true;
+    this.#emit({
+      type: "message_delta",
+      delta: { stop_reason: reason, stop_sequence: null },
+      usage,
+    });
+    this.#emit({ type: "message_stop" });
+  }
+
+  /** Ends the message with an `error` event instead (no `message_stop`). */
+  fail(type: ErrorType, message: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#open = undefined;
+    this.#emit({ type: "error", error: { type, message } });
+  }
+
+  #ensure(kind: "text" | "thinking"): void {
+    this.start();
+    if (this.#open === kind) return;
+    this.closeBlock();
+    this.#index++;
+    this.#open = kind;
+    if (kind === "text") {
+      this.#emit({
+        type: "content_block_start",
+        index: this.#index,
+        content_block: { type: "text", text: "" },
+      });
+    } else {
+      this.#thinkingText = "";
+      this.#signature = undefined;
+      this.#emit({
+        type: "content_block_start",
+        index: this.#index,
+        content_block: { type: "thinking", thinking: "", signature: "" },
+      });
+    }
+  }
+}

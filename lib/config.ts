@@ -1,0 +1,181 @@
+/**
+ * Configuration: environment variables (and `.env`) → a validated {@link Config}. Every bad
+ * value is reported at once, one line per problem, naming the variable and what it takes.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Backends a request can be routed to. */
+export const PROVIDERS = ["openai", "google", "azure"] as const;
+/** A backend name. */
+export type Provider = typeof PROVIDERS[number];
+
+/** The proxy's validated configuration. */
+export interface Config {
+  /** Backend for `claude-*` and unprefixed model names. */
+  preferredProvider: Provider;
+  /** Model for opus-class (and every unknown `claude-*`) names. */
+  bigModel: string;
+  /** Model for sonnet names; `bigModel` when unset. */
+  middleModel?: string;
+  /** Model for haiku names. */
+  smallModel: string;
+  /** OpenAI (or OpenAI-compatible) key; may be empty for local servers. */
+  openaiApiKey: string;
+  /** OpenAI base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. */
+  openaiBaseUrl: string;
+  /** Gemini key. */
+  geminiApiKey: string;
+  /** Gemini base URL. */
+  geminiBaseUrl: string;
+  /** Azure OpenAI key. */
+  azureApiKey: string;
+  /** Azure OpenAI endpoint, `https://<resource>.openai.azure.com`. */
+  azureEndpoint: string;
+  /** Azure OpenAI api-version, or `v1`. */
+  azureApiVersion: string;
+  /** Listen address. */
+  host: string;
+  /** Listen port. */
+  port: number;
+  /** Log translated upstream requests (keys redacted). */
+  debug: boolean;
+  /** Key for signing thinking signatures; derived from the provider keys when unset. */
+  signatureSecret: string;
+}
+
+const DEFAULT_MODELS: Record<Provider, { big: string; small: string }> = {
+  openai: { big: "gpt-4.1", small: "gpt-4.1-mini" },
+  google: { big: "gemini-2.5-pro", small: "gemini-2.5-flash" },
+  azure: { big: "gpt-4.1", small: "gpt-4.1-mini" },
+};
+
+/** The OpenAI base URL used when none is configured. */
+export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+const KEY_VARIABLE: Record<Provider, string> = {
+  openai: "OPENAI_API_KEY",
+  google: "GEMINI_API_KEY",
+  azure: "AZURE_OPENAI_API_KEY",
+};
+
+const optional = z.string().trim().optional().transform((v) => v || undefined);
+const url = (name: string) =>
+  optional.refine((v) => v === undefined || URL.canParse(v), {
+    message: `${name} takes an http(s) URL`,
+  });
+
+const EnvSchema = z.object({
+  PREFERRED_PROVIDER: optional.refine(
+    (v) => v === undefined || (PROVIDERS as readonly string[]).includes(v.toLowerCase()),
+    { message: `PREFERRED_PROVIDER takes one of: ${PROVIDERS.join(", ")}` },
+  ),
+  BIG_MODEL: optional,
+  MIDDLE_MODEL: optional,
+  SMALL_MODEL: optional,
+  OPENAI_API_KEY: optional,
+  OPENAI_BASE_URL: url("OPENAI_BASE_URL"),
+  GEMINI_API_KEY: optional,
+  GEMINI_BASE_URL: url("GEMINI_BASE_URL"),
+  AZURE_OPENAI_API_KEY: optional,
+  AZURE_OPENAI_ENDPOINT: url("AZURE_OPENAI_ENDPOINT"),
+  AZURE_OPENAI_API_VERSION: optional,
+  HOST: optional,
+  PORT: optional.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 65535),
+    { message: "PORT takes a number from 0 to 65535" },
+  ),
+  DEBUG: optional.refine(
+    (v) => v === undefined || /^(true|false|1|0|yes|no)$/i.test(v),
+    { message: "DEBUG takes true or false" },
+  ),
+  SIGNATURE_SECRET: optional,
+});
+
+/** Raised by {@link loadConfig}; `problems` has one line per bad variable. */
+export class ConfigError extends Error {
+  /** One human-readable line per problem. */
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/**
+ * Builds the configuration from environment variables.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * const config = loadConfig({ OPENAI_API_KEY: "sk-test", BIG_MODEL: "gpt-4.1" });
+ * console.log(config.bigModel); // "gpt-4.1"
+ * ```
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
+  }
+  const e = parsed.data;
+  const preferredProvider = (e.PREFERRED_PROVIDER?.toLowerCase() ?? "openai") as Provider;
+  const openaiBaseUrl = (e.OPENAI_BASE_URL ?? OPENAI_DEFAULT_BASE_URL).replace(/\/+$/, "");
+  const config: Config = {
+    preferredProvider,
+    bigModel: e.BIG_MODEL ?? DEFAULT_MODELS[preferredProvider].big,
+    middleModel: e.MIDDLE_MODEL,
+    smallModel: e.SMALL_MODEL ?? DEFAULT_MODELS[preferredProvider].small,
+    openaiApiKey: e.OPENAI_API_KEY ?? "",
+    openaiBaseUrl,
+    geminiApiKey: e.GEMINI_API_KEY ?? "",
+    geminiBaseUrl: (e.GEMINI_BASE_URL ?? "https://generativelanguage.googleapis.com")
+      .replace(/\/+$/, ""),
+    azureApiKey: e.AZURE_OPENAI_API_KEY ?? "",
+    azureEndpoint: (e.AZURE_OPENAI_ENDPOINT ?? "").replace(/\/+$/, ""),
+    azureApiVersion: e.AZURE_OPENAI_API_VERSION ?? "2024-10-21",
+    host: e.HOST ?? "127.0.0.1",
+    port: e.PORT === undefined ? 8082 : Number(e.PORT),
+    debug: /^(true|1|yes)$/i.test(e.DEBUG ?? ""),
+    signatureSecret: "",
+  };
+  const problems: string[] = [];
+  // A local OpenAI-compatible server (Ollama, vLLM, LM Studio) needs no key.
+  const keyOptional = preferredProvider === "openai" && openaiBaseUrl !== OPENAI_DEFAULT_BASE_URL;
+  if (!keyOptional && !providerKey(config, preferredProvider)) {
+    problems.push(
+      `${
+        KEY_VARIABLE[preferredProvider]
+      } is required when PREFERRED_PROVIDER is ${preferredProvider}`,
+    );
+  }
+  if (preferredProvider === "azure" && !config.azureEndpoint) {
+    problems.push(
+      "AZURE_OPENAI_ENDPOINT is required when PREFERRED_PROVIDER is azure (https://<resource>.openai.azure.com)",
+    );
+  }
+  if (problems.length) throw new ConfigError(problems);
+  config.signatureSecret = e.SIGNATURE_SECRET ??
+    `ccproxy:${config.openaiApiKey}:${config.geminiApiKey}:${config.azureApiKey}`;
+  return config;
+}
+
+/** The configured key of a provider ("" when none). */
+export function providerKey(config: Config, provider: Provider): string {
+  switch (provider) {
+    case "openai":
+      return config.openaiApiKey;
+    case "google":
+      return config.geminiApiKey;
+    case "azure":
+      return config.azureApiKey;
+  }
+}
+
+/** Every secret in the configuration, for redaction. */
+export function secretsOf(config: Config): string[] {
+  return [config.openaiApiKey, config.geminiApiKey, config.azureApiKey, config.signatureSecret]
+    .filter((s) => s.length >= 4);
+}

@@ -1,0 +1,452 @@
+/**
+ * OpenAI Chat Completions (and every OpenAI-compatible server): Anthropic request →
+ * `chat/completions` body, and the upstream SSE stream → Anthropic events.
+ *
+ * @module
+ */
+import type { EventSourceMessage } from "eventsource-parser/stream";
+import type OpenAI from "openai";
+import { type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import { fromUpstream } from "../anthropic/errors.ts";
+import { EventWriter, type MessageInit } from "../anthropic/events.ts";
+import type {
+  MessagesRequest,
+  StopReason,
+  StreamEvent,
+  Tool,
+  ToolChoice,
+  Usage,
+} from "../anthropic/schema.ts";
+import { decideEffort, type Effort } from "../effort.ts";
+import { randomId, shortHash } from "../ids.ts";
+import { type ModelInfo, openaiModelInfo } from "../models.ts";
+
+type ChatBody = OpenAI.Chat.ChatCompletionCreateParamsStreaming;
+type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam;
+type ChatPart = OpenAI.Chat.ChatCompletionContentPart;
+type ChatChunk = OpenAI.Chat.ChatCompletionChunk;
+
+/** A translated request and what is needed to translate the answer back. */
+export interface ChatTranslation {
+  /** The `chat/completions` body. */
+  body: ChatBody;
+  /** Upstream tool name → the name the client declared (for aliased long names). */
+  toolNames: Map<string, string>;
+  /** Blocks and fields left out, for the debug log. */
+  dropped: string[];
+}
+
+/** Options of {@link toChatRequest}. */
+export interface ChatOptions {
+  /** Model limits; looked up from the model name when absent. */
+  info?: ModelInfo;
+  /** Send `max_tokens` instead of `max_completion_tokens` even for new models (old servers). */
+  legacyMaxTokens?: boolean;
+}
+
+const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+const ID_PATTERN = /^[a-zA-Z0-9_-]{1,40}$/;
+const BILLING_HEADER = /^x-anthropic-billing-header:/;
+
+/** Translates an Anthropic request into a streaming Chat Completions request. */
+export function toChatRequest(
+  request: MessagesRequest,
+  model: string,
+  options: ChatOptions = {},
+): ChatTranslation {
+  const info = options.info ?? openaiModelInfo(model);
+  const conversation = normalize(request);
+  const tools = clientTools(request.tools);
+  const toolNames = new Map<string, string>();
+  const alias = (name: string) => {
+    const upstream = toolAlias(name);
+    toolNames.set(upstream, name);
+    return upstream;
+  };
+
+  const body: ChatBody = {
+    model,
+    messages: chatMessages(conversation, alias),
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+  const maxTokens = Math.max(1, Math.min(request.max_tokens, info.maxOutput));
+  if (info.reasoning && !options.legacyMaxTokens) body.max_completion_tokens = maxTokens;
+  else body.max_tokens = maxTokens;
+
+  if (!info.reasoning) {
+    if (request.temperature != null) body.temperature = request.temperature;
+    if (request.top_p != null) body.top_p = request.top_p;
+  }
+  if (request.stop_sequences?.length && !info.noStop) {
+    body.stop = request.stop_sequences.slice(0, 4);
+  }
+  if (tools.length) {
+    body.tools = tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: alias(tool.name),
+        description: tool.description ?? "",
+        parameters: cleanSchema(tool.input_schema),
+      },
+    }));
+    const choice = toolChoice(request.tool_choice, alias);
+    if (choice) body.tool_choice = choice;
+    if (request.tool_choice && "disable_parallel_tool_use" in request.tool_choice) {
+      if (request.tool_choice.disable_parallel_tool_use) body.parallel_tool_calls = false;
+    }
+  }
+  if (info.reasoning) {
+    const intent = decideEffort(request.thinking, request.output_config?.effort);
+    if (intent.effort) body.reasoning_effort = reasoningEffort(intent.effort, info);
+  }
+  const format = request.output_config?.format ?? request.output_format;
+  if (format) {
+    body.response_format = {
+      type: "json_schema",
+      json_schema: { name: "output", schema: format.schema, strict: false },
+    };
+  }
+  return { body, toolNames, dropped: conversation.dropped };
+}
+
+/** Client tools only: server tools (web search, …) have no Chat equivalent. */
+function clientTools(tools: Tool[] | undefined): Tool[] {
+  return (tools ?? []).filter((tool) => {
+    if (tool.type && tool.type !== "custom") return false;
+    // Claude Code's deferred-tool placeholder declares nothing callable.
+    const properties = tool.input_schema?.properties;
+    const empty = !properties || Object.keys(properties as object).length === 0;
+    return !(tool.defer_loading === true && empty);
+  });
+}
+
+function cleanSchema(schema: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!schema) return { type: "object", properties: {} };
+  const { $schema: _, ...rest } = schema;
+  if (rest.type === undefined) rest.type = "object";
+  return rest;
+}
+
+/** Valid OpenAI function names: long or unusual names get a stable alias. */
+export function toolAlias(name: string): string {
+  if (NAME_PATTERN.test(name)) return name;
+  const safe = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 55);
+  return `${safe}_${shortHash(name, 8).replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+}
+
+/** Valid OpenAI tool-call ids: long or unusual ids (Gemini-carried signatures) get an alias. */
+export function callIdAlias(id: string): string {
+  return ID_PATTERN.test(id) ? id : `call_${shortHash(id, 24).replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+}
+
+function toolChoice(
+  choice: ToolChoice | undefined,
+  alias: (name: string) => string,
+): ChatBody["tool_choice"] {
+  switch (choice?.type) {
+    case "any":
+      return "required";
+    case "tool":
+      return { type: "function", function: { name: alias(choice.name) } };
+    case "none":
+      return "none";
+    case "auto":
+      return "auto";
+  }
+  return undefined;
+}
+
+function reasoningEffort(effort: Effort, info: ModelInfo): ChatBody["reasoning_effort"] {
+  if (effort === "off") return info.minEffort ?? "low";
+  if (effort === "xhigh" || effort === "max") return "high";
+  return effort;
+}
+
+function chatMessages(conversation: Conversation, alias: (name: string) => string): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  const system = conversation.system.filter((text) => !BILLING_HEADER.test(text));
+  if (system.length) messages.push({ role: "system", content: system.join("\n\n") });
+  for (const turn of conversation.turns) {
+    if (turn.role === "system") {
+      messages.push({ role: "system", content: turn.text });
+    } else if (turn.role === "user") {
+      pushUser(messages, turn.parts);
+    } else {
+      const text = turn.items.flatMap((item) => item.kind === "text" ? [item.text] : []);
+      const calls = turn.items.flatMap((item) => item.kind === "call" ? [item] : []);
+      if (!text.length && !calls.length) continue;
+      const message: OpenAI.Chat.ChatCompletionAssistantMessageParam = {
+        role: "assistant",
+        content: text.length ? text.join("\n\n") : null,
+      };
+      if (calls.length) {
+        message.tool_calls = calls.map((call) => ({
+          id: callIdAlias(call.id),
+          type: "function",
+          function: { name: alias(call.name), arguments: JSON.stringify(call.input) },
+        }));
+      }
+      messages.push(message);
+      const images: Part[] = [];
+      for (const result of turn.results) {
+        const texts = result.parts.flatMap((p) => p.kind === "text" ? [p.text] : []);
+        const attached = result.parts.filter((p) => p.kind !== "text");
+        images.push(...attached);
+        let content = texts.join("\n");
+        if (attached.length) {
+          content += `${
+            content ? "\n" : ""
+          }[${attached.length} attachment(s) follow in the next message]`;
+        }
+        if (result.isError) content = `Error: ${content}`;
+        messages.push({
+          role: "tool",
+          tool_call_id: callIdAlias(result.id),
+          content: content || "(no output)",
+        });
+      }
+      if (images.length) pushUser(messages, images);
+    }
+  }
+  return messages;
+}
+
+/** Adds a user message, merged into a preceding user message so roles still alternate. */
+function pushUser(messages: ChatMessage[], parts: Part[]): void {
+  const content = parts.map(chatPart);
+  const last = messages.at(-1);
+  if (last?.role === "user") {
+    const previous = typeof last.content === "string"
+      ? [{ type: "text" as const, text: last.content }]
+      : last.content;
+    last.content = [...previous, ...content];
+    return;
+  }
+  const onlyText = content.length === 1 && content[0].type === "text";
+  messages.push({
+    role: "user",
+    content: onlyText ? (content[0] as { text: string }).text : content,
+  });
+}
+
+function chatPart(part: Part): ChatPart {
+  switch (part.kind) {
+    case "text":
+      return { type: "text", text: part.text };
+    case "image":
+      return {
+        type: "image_url",
+        image_url: { url: part.url ?? `data:${part.mediaType};base64,${part.data}` },
+      };
+    case "pdf":
+      if (part.url) return { type: "text", text: `[PDF document: ${part.url}]` };
+      return {
+        type: "file",
+        file: {
+          filename: part.title || "document.pdf",
+          file_data: `data:application/pdf;base64,${part.data}`,
+        },
+      };
+  }
+}
+
+/** What the stream translator needs besides the upstream events. */
+export interface ChatStreamContext extends MessageInit {
+  /** Upstream tool name → client tool name. */
+  toolNames: Map<string, string>;
+  /** The backend model, named in signatures and errors. */
+  upstreamModel: string;
+  /** Provider name for error messages (`openai`, `azure`). */
+  provider: string;
+  /** Called with each content-filter result the upstream reports (Azure). */
+  onFilter?: (reason: string) => void;
+}
+
+interface PendingCall {
+  id: string;
+  name: string;
+  args: string;
+}
+
+const FINISH: Record<string, StopReason> = {
+  stop: "end_turn",
+  length: "max_tokens",
+  tool_calls: "tool_use",
+  function_call: "tool_use",
+  content_filter: "refusal",
+};
+
+/**
+ * Chat Completions SSE messages → Anthropic events.
+ *
+ * Tool-call fragments are keyed by `index` (else `id`) and forwarded as they come. When a
+ * second call starts while the first one's JSON is still incomplete (a server interleaving
+ * calls), the second is buffered and emitted once the first is done, so no fragment is lost
+ * and no closed block is reopened.
+ */
+export class ChatToAnthropicStream extends TransformStream<EventSourceMessage, StreamEvent> {
+  constructor(context: ChatStreamContext) {
+    let out!: EventWriter;
+    const calls = new Map<string, PendingCall>();
+    const queue: string[] = [];
+    let open: string | undefined;
+    let finish: string | undefined;
+    let usage: ChatChunk["usage"] | undefined;
+    let refused = false;
+    let sawCalls = false;
+    let done = false;
+
+    const openCall = (key: string) => {
+      const call = calls.get(key)!;
+      open = key;
+      out.toolStart(call.id, context.toolNames.get(call.name) ?? call.name);
+      out.toolArgs(call.args);
+    };
+    const drainQueue = (force: boolean) => {
+      while (queue.length) {
+        if (open !== undefined && !force && !isCompleteJson(calls.get(open)!.args)) return;
+        openCall(queue.shift()!);
+      }
+    };
+    const onCall = (delta: NonNullable<ChatChunk["choices"][0]["delta"]["tool_calls"]>[0]) => {
+      sawCalls = true;
+      const key = delta.index !== undefined ? `i${delta.index}` : delta.id ? `d${delta.id}` : open;
+      const fragment = delta.function?.arguments ?? "";
+      if (key === undefined || !calls.has(key)) {
+        const newKey = key ?? `n${calls.size}`;
+        calls.set(newKey, {
+          id: sanitizeId(delta.id) ?? randomId("toolu_"),
+          name: delta.function?.name ?? "",
+          args: fragment,
+        });
+        if (open === undefined || out.ended) openCall(newKey);
+        else queue.push(newKey);
+        drainQueue(false);
+        return;
+      }
+      const call = calls.get(key)!;
+      call.args += fragment;
+      if (!call.name && delta.function?.name) call.name = delta.function.name;
+      if (key === open) out.toolArgs(fragment);
+      drainQueue(false);
+    };
+    const end = () => {
+      if (done) return;
+      done = true;
+      if (finish === undefined) {
+        out.fail("api_error", `${context.provider}: upstream stream ended without a finish reason`);
+        return;
+      }
+      drainQueue(true);
+      let reason = FINISH[finish] ?? "end_turn";
+      if (sawCalls && reason === "end_turn") reason = "tool_use";
+      if (refused) reason = "refusal";
+      out.stop(reason, chatUsage(usage, context.inputTokens, out.outputChars));
+    };
+
+    super({
+      start(controller) {
+        out = new EventWriter((event) => controller.enqueue(event), context);
+        out.start();
+      },
+      transform(message) {
+        if (done) return;
+        if (message.data === "[DONE]") return end();
+        let chunk: ChatChunk & { error?: unknown };
+        try {
+          chunk = JSON.parse(message.data);
+        } catch {
+          done = true;
+          out.fail("api_error", `${context.provider}: upstream sent a chunk that is not JSON`);
+          return;
+        }
+        if (message.event === "error" || chunk.error) {
+          const error = (chunk.error ?? chunk) as {
+            message?: string;
+            code?: string;
+            type?: string;
+          };
+          done = true;
+          const mapped = fromUpstream(context.provider, {
+            status: 0,
+            message: String(error.message ?? "upstream error"),
+            code: error.code ?? error.type,
+          }, context.model);
+          out.fail(mapped.type, mapped.message);
+          return;
+        }
+        if (chunk.usage) usage = chunk.usage;
+        const choice = chunk.choices?.[0];
+        if (!choice) return;
+        const delta = (choice.delta ?? {}) as ChatChunk["choices"][0]["delta"] & {
+          reasoning_content?: string | null;
+          reasoning?: string | null;
+        };
+        const reasoning = delta.reasoning_content ?? delta.reasoning;
+        if (reasoning) out.thinking(reasoning);
+        if (delta.content) {
+          if (open !== undefined) {
+            drainQueue(true);
+            out.closeBlock();
+            open = undefined;
+          }
+          out.text(delta.content);
+        }
+        if (delta.refusal) {
+          refused = true;
+          out.text(delta.refusal);
+        }
+        for (const call of delta.tool_calls ?? []) onCall(call);
+        if (choice.finish_reason) {
+          finish = choice.finish_reason;
+          const filter = (choice as { content_filter_results?: unknown }).content_filter_results;
+          if (finish === "content_filter") context.onFilter?.(JSON.stringify(filter ?? {}));
+        }
+      },
+      flush() {
+        end();
+      },
+    });
+  }
+}
+
+function sanitizeId(id: string | undefined | null): string | undefined {
+  if (!id) return undefined;
+  const safe = id.replace(/[^a-zA-Z0-9_-]/g, "_");
+  return safe || undefined;
+}
+
+function isCompleteJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Chat usage → Anthropic usage (cached prompt tokens reported apart, never 0 input). */
+export function chatUsage(
+  usage: ChatChunk["usage"] | undefined,
+  inputEstimate: number,
+  outputChars: number,
+): Usage {
+  if (!usage) {
+    return {
+      input_tokens: inputEstimate,
+      output_tokens: Math.ceil(outputChars / 4),
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    };
+  }
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  const written = (usage.prompt_tokens_details as { cache_write_tokens?: number } | undefined)
+    ?.cache_write_tokens ?? 0;
+  return {
+    input_tokens: Math.max(0, (usage.prompt_tokens ?? 0) - cached - written),
+    output_tokens: usage.completion_tokens ?? 0,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: cached,
+  };
+}

@@ -1,0 +1,375 @@
+/**
+ * Routes → handlers. `createHandler(config, { fetch })` returns a plain
+ * `(Request) => Promise<Response>` that can be tested without a port and served by
+ * `Deno.serve`, `deno serve` or Deno Deploy.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { accumulate } from "./anthropic/accumulate.ts";
+import { ProxyError } from "./anthropic/errors.ts";
+import {
+  CountTokensRequestSchema,
+  type MessagesRequest,
+  MessagesRequestSchema,
+  type StreamEvent,
+  type Usage,
+} from "./anthropic/schema.ts";
+import {
+  guardStream,
+  KeepAliveStream,
+  type Scheduler,
+  SSE_HEADERS,
+  SseEncodeStream,
+} from "./anthropic/sse.ts";
+import { type Backend, createBackends } from "./backends.ts";
+import { type Config, secretsOf } from "./config.ts";
+import { randomId } from "./ids.ts";
+import { createLogger, type Logger, redact } from "./log.ts";
+import { ADVERTISED_MODELS, route } from "./routing.ts";
+import { countTokens, estimateTokens } from "./tokens.ts";
+import { VERSION } from "./version.ts";
+
+/** Options of {@link createHandler}. */
+export interface HandlerOptions {
+  /** The `fetch` used for every upstream call (tests pass a fake). */
+  fetch?: typeof fetch;
+  /** Logger (default: standard error, debug per `config.debug`). */
+  logger?: Logger;
+  /** Timer source for keep-alive pings (tests pass a manual one). */
+  scheduler?: Scheduler;
+  /** Silence before a keep-alive ping, in ms (default 10 000). */
+  pingIdleMs?: number;
+}
+
+/** A request handler. */
+export type Handler = (request: Request) => Promise<Response>;
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+/**
+ * Creates the proxy's request handler.
+ *
+ * @example
+ * ```ts
+ * import { createHandler, loadConfig } from "./mod.ts";
+ * const handler = createHandler(loadConfig({ OPENAI_API_KEY: "sk-test" }));
+ * const response = await handler(new Request("http://localhost/health"));
+ * console.log(response.status); // 200
+ * ```
+ */
+export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
+  const secrets = secretsOf(config);
+  const log = options.logger ?? createLogger({ debug: config.debug, secrets });
+  const backends = createBackends(config, options.fetch ?? fetch);
+  const ctx: ServerContext = { config, log, backends, secrets, options };
+
+  return async (request) => {
+    const requestId = randomId("req_");
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await dispatch(request, url, requestId, ctx);
+    } catch (error) {
+      response = errorResponse(error, requestId, ctx);
+    }
+    response.headers.set("request-id", requestId);
+    return response;
+  };
+}
+
+interface ServerContext {
+  config: Config;
+  log: Logger;
+  backends: Record<string, Backend>;
+  secrets: string[];
+  options: HandlerOptions;
+}
+
+const ROUTES: Record<string, string[]> = {
+  "/": ["GET", "HEAD"],
+  "/health": ["GET", "HEAD"],
+  "/v1/models": ["GET"],
+  "/v1/messages": ["POST"],
+  "/v1/messages/count_tokens": ["POST"],
+};
+
+function dispatch(
+  request: Request,
+  url: URL,
+  requestId: string,
+  ctx: ServerContext,
+): Promise<Response> | Response {
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const method = request.method;
+  const model = /^\/v1\/models\/(.+)$/.exec(path);
+  const allowed = model ? ["GET"] : ROUTES[path];
+  if (!allowed) {
+    throw new ProxyError("not_found_error", `not found: ${method} ${url.pathname}`);
+  }
+  if (!allowed.includes(method)) {
+    throw new ProxyError("invalid_request_error", `method not allowed: ${method} ${path}`, {
+      status: 405,
+      headers: { allow: allowed.join(", ") },
+    });
+  }
+  if (model) return modelInfo(decodeURIComponent(model[1]), ctx.config);
+  switch (path) {
+    case "/":
+      return method === "HEAD" ? new Response(null) : json(serviceInfo(ctx.config));
+    case "/health":
+      return json({ status: "ok" });
+    case "/v1/models":
+      return json(modelList(ctx.config));
+    case "/v1/messages/count_tokens":
+      return handleCountTokens(request, ctx);
+  }
+  return handleMessages(request, requestId, ctx);
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
+}
+
+function errorResponse(error: unknown, requestId: string, ctx: ServerContext): Response {
+  const proxyError = error instanceof ProxyError
+    ? error
+    : new ProxyError("api_error", "internal error: the proxy failed to handle this request");
+  if (!(error instanceof ProxyError)) {
+    ctx.log.info(`${requestId} internal error: ${describe(error)}`);
+  }
+  const body = proxyError.toBody(requestId);
+  (body.error as { message: string }).message = redact(proxyError.message, ctx.secrets);
+  return new Response(JSON.stringify(body), {
+    status: proxyError.status,
+    headers: { ...JSON_HEADERS, ...proxyError.headers },
+  });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Reads and validates a JSON body; every problem is a 400 naming the field. */
+async function readBody<T extends z.ZodType>(request: Request, schema: T): Promise<z.infer<T>> {
+  const text = await request.text();
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ProxyError(
+      "invalid_request_error",
+      `invalid JSON body: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  if (!data || typeof data !== "object" || Array.isArray(data)) {
+    throw new ProxyError(
+      "invalid_request_error",
+      "invalid request: the body must be a JSON object",
+    );
+  }
+  const result = schema.safeParse(data);
+  if (!result.success) {
+    const { path, message } = deepestIssue(result.error.issues[0]);
+    throw new ProxyError("invalid_request_error", `${path.join(".") || "body"}: ${message}`);
+  }
+  return result.data;
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** For a union, the branch issue that got furthest names the real problem. */
+function deepestIssue(issue: Issue): { path: PropertyKey[]; message: string } {
+  let best = { path: issue.path, message: issue.message };
+  if (issue.code === "invalid_union") {
+    for (const branch of issue.errors) {
+      for (const inner of branch) {
+        const found = deepestIssue(inner);
+        const path = [...issue.path, ...found.path];
+        if (path.length > best.path.length) best = { path, message: found.message };
+      }
+    }
+  }
+  return best;
+}
+
+async function handleCountTokens(request: Request, ctx: ServerContext): Promise<Response> {
+  const body = await readBody(request, CountTokensRequestSchema);
+  const target = route(body.model, ctx.config);
+  const inputTokens = await countTokens(body, target.model);
+  return json({ input_tokens: inputTokens });
+}
+
+async function handleMessages(
+  request: Request,
+  requestId: string,
+  ctx: ServerContext,
+): Promise<Response> {
+  const started = performance.now();
+  const body = await readBody(request, MessagesRequestSchema);
+  const target = route(body.model, ctx.config);
+  const stream = body.stream === true;
+  const line = {
+    requestId,
+    summary: `POST /v1/messages ${body.model} → ${target.provider}/${target.model} ${
+      stream ? "stream" : "sync"
+    } messages=${body.messages.length} tools=${body.tools?.length ?? 0}`,
+    notes: [] as string[],
+  };
+  const finish = (status: number, usage?: Usage) => {
+    const ms = (performance.now() - started).toFixed(1);
+    const tokens = usage ? ` in=${usage.input_tokens} out=${usage.output_tokens}` : "";
+    const notes = line.notes.length ? ` ${line.notes.join(" ")}` : "";
+    ctx.log.info(`${requestId} ${line.summary} ${status} ${ms}ms${tokens}${notes}`);
+  };
+
+  let events: ReadableStream<StreamEvent>;
+  try {
+    events = await openEvents(body, target, request.signal, ctx, line.notes);
+  } catch (error) {
+    const status = error instanceof ProxyError ? error.status : 500;
+    finish(status);
+    throw error;
+  }
+
+  if (!stream) {
+    try {
+      const message = await accumulate(events);
+      finish(200, message.usage);
+      return json(message);
+    } catch (error) {
+      finish(error instanceof ProxyError ? error.status : 500);
+      throw error;
+    }
+  }
+
+  let usage: Usage | undefined;
+  let failed = false;
+  const observed = events.pipeThrough(
+    new TransformStream<StreamEvent, StreamEvent>({
+      transform(event, controller) {
+        if (event.type === "message_delta") usage = event.usage;
+        if (event.type === "error") failed = true;
+        controller.enqueue(event);
+      },
+      flush: () => {
+        if (failed) line.notes.push("stream-error");
+        finish(200, usage);
+      },
+      cancel: () => {
+        line.notes.push("client-cancelled");
+        finish(499, usage);
+      },
+    } as Transformer<StreamEvent, StreamEvent>),
+  );
+  const bytes = observed
+    .pipeThrough(
+      new KeepAliveStream({ idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler }),
+    )
+    .pipeThrough(new SseEncodeStream());
+  return new Response(bytes, { headers: SSE_HEADERS });
+}
+
+/** Opens the upstream call and returns a guarded event stream (errors become an event). */
+async function openEvents(
+  body: MessagesRequest,
+  target: ReturnType<typeof route>,
+  signal: AbortSignal,
+  ctx: ServerContext,
+  notes: string[],
+): Promise<ReadableStream<StreamEvent>> {
+  const messageId = randomId("msg_");
+  const inputEstimate = estimateTokens(body);
+  if (body.max_tokens === 0) return emptyAnswer(body.model, messageId, inputEstimate);
+  const backend = ctx.backends[target.provider];
+  const events = await backend(body, target, {
+    messageId,
+    inputEstimate,
+    signal,
+    log: ctx.log,
+    notes,
+  });
+  return guardStream(events, (error) => {
+    ctx.log.info(`stream failed: ${describe(error)}`);
+    return {
+      type: "error",
+      error: {
+        type: "api_error",
+        message: redact(
+          `${target.provider}: upstream stream failed: ${describe(error)}`,
+          ctx.secrets,
+        ),
+      },
+    };
+  });
+}
+
+/** `max_tokens: 0` pre-warms a prompt cache at Anthropic; here it is answered locally. */
+function emptyAnswer(model: string, id: string, inputTokens: number): ReadableStream<StreamEvent> {
+  const usage: Usage = {
+    input_tokens: inputTokens,
+    output_tokens: 0,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+  };
+  return ReadableStream.from<StreamEvent>([
+    {
+      type: "message_start",
+      message: {
+        id,
+        type: "message",
+        role: "assistant",
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage,
+      },
+    },
+    { type: "message_delta", delta: { stop_reason: "max_tokens", stop_sequence: null }, usage },
+    { type: "message_stop" },
+  ]);
+}
+
+function mappedModels(config: Config) {
+  return ADVERTISED_MODELS.map((m) => {
+    const target = route(m.id, config);
+    return { ...m, target: `${target.provider}/${target.model}` };
+  });
+}
+
+function serviceInfo(config: Config) {
+  return {
+    name: "ccproxy",
+    version: VERSION,
+    preferred_provider: config.preferredProvider,
+    models: {
+      big: config.bigModel,
+      middle: config.middleModel ?? config.bigModel,
+      small: config.smallModel,
+    },
+    routes: Object.fromEntries(mappedModels(config).map((m) => [m.id, m.target])),
+  };
+}
+
+const CREATED_AT = "2025-01-01T00:00:00Z";
+
+function modelEntry(m: { id: string; display_name: string; target: string }) {
+  return {
+    type: "model",
+    id: m.id,
+    display_name: `${m.display_name} (${m.target})`,
+    created_at: CREATED_AT,
+  };
+}
+
+function modelList(config: Config) {
+  const data = mappedModels(config).map(modelEntry);
+  return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+}
+
+function modelInfo(id: string, config: Config): Response {
+  const known = mappedModels(config).find((m) => m.id === id);
+  if (!known) throw new ProxyError("not_found_error", `model: ${id} is not listed by this proxy`);
+  return json(modelEntry(known));
+}

@@ -1,0 +1,138 @@
+/**
+ * ccproxy's entry point.
+ *
+ * - `deno run --allow-net --allow-env --allow-read main.ts [--port N] [--host H] [--env-file F]`
+ *   loads `.env`, validates the configuration and serves.
+ * - `deno serve main.ts` and Deno Deploy use the default export's `fetch`, configured from the
+ *   environment (and `.env` when readable) on the first request.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parseEnv } from "node:util";
+import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
+import { createHandler, type Handler } from "./lib/server.ts";
+import { VERSION } from "./lib/version.ts";
+
+const HELP =
+  `ccproxy ${VERSION}: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI.
+
+Usage: deno run --allow-net --allow-env --allow-read main.ts [options]
+
+Options:
+  --port <n>        listen port (env PORT, default 8082)
+  --host <addr>     listen address (env HOST, default 127.0.0.1)
+  --env-file <path> file of KEY=value lines to load (default .env; the environment wins)
+  --help            show this help
+  --version         print the version
+
+Environment (see .env.example):
+  PREFERRED_PROVIDER  openai | google | azure (default openai)
+  OPENAI_API_KEY      OpenAI key (optional when OPENAI_BASE_URL points at a local server)
+  OPENAI_BASE_URL     default https://api.openai.com/v1
+  BIG_MODEL           opus-class and unknown claude-* names (default gpt-4.1)
+  MIDDLE_MODEL        sonnet names (default: BIG_MODEL)
+  SMALL_MODEL         haiku names (default gpt-4.1-mini)
+  GEMINI_API_KEY, GEMINI_BASE_URL, AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT,
+  AZURE_OPENAI_API_VERSION, HOST, PORT, DEBUG, SIGNATURE_SECRET
+`;
+
+/** Reads `path` as a `.env` file; a missing file is no error. */
+export function readEnvFile(path: string): Record<string, string> {
+  try {
+    return parseEnv(Deno.readTextFileSync(path)) as Record<string, string>;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable) return {};
+    throw error;
+  }
+}
+
+/** The environment with `.env` underneath it: a real variable always wins over the file. */
+export function environment(envFile = ".env"): Record<string, string> {
+  return { ...readEnvFile(envFile), ...Deno.env.toObject() };
+}
+
+/** The startup banner. */
+export function banner(config: Config, address: string): string {
+  const shown = address.replace("0.0.0.0", "127.0.0.1");
+  return [
+    `ccproxy ${VERSION} listening on http://${address}`,
+    `  provider: ${config.preferredProvider}`,
+    `  models:   haiku → ${config.smallModel}, sonnet → ${
+      config.middleModel ?? config.bigModel
+    }, opus → ${config.bigModel}`,
+    `  use it:   ANTHROPIC_BASE_URL=http://${shown} claude`,
+  ].join("\n");
+}
+
+/** Runs the command line; returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "env-file": { type: "string" },
+        help: { type: "boolean" },
+        version: { type: "boolean" },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`ccproxy: ${error instanceof Error ? error.message : error}\n\n${HELP}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (flags.version) {
+    console.log(VERSION);
+    return 0;
+  }
+  const env = environment(flags["env-file"] ?? ".env");
+  if (flags.port !== undefined) env.PORT = flags.port;
+  if (flags.host !== undefined) env.HOST = flags.host;
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`ccproxy: cannot start:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
+    return 2;
+  }
+  const handler = createHandler(config);
+  const server = Deno.serve({
+    hostname: config.host,
+    port: config.port,
+    onListen: ({ hostname, port }) => console.error(banner(config, `${hostname}:${port}`)),
+  }, handler);
+  await server.finished;
+  return 0;
+}
+
+let deployed: Handler | undefined;
+
+/** The `deno serve` / Deno Deploy entry: configured from the environment on first use. */
+export default {
+  fetch(request: Request): Promise<Response> {
+    deployed ??= createHandler(loadConfig(environment()));
+    return deployed(request);
+  },
+} satisfies Deno.ServeDefaultExport;
+
+/** True when this process is `deno serve` or Deno Deploy, which serve the default export. */
+function servedByRuntime(): boolean {
+  if (Deno.env.get("DENO_DEPLOYMENT_ID")) return true;
+  try {
+    const argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0");
+    return argv[1] === "serve";
+  } catch {
+    return false;
+  }
+}
+
+if (import.meta.main && !servedByRuntime()) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,27 @@
+/**
+ * ccproxy as a library: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI
+ * from any `Request` handler.
+ *
+ * @example
+ * ```ts
+ * import { createHandler, loadConfig } from "./mod.ts";
+ *
+ * const handler = createHandler(loadConfig({ OPENAI_API_KEY: "sk-test" }));
+ * const response = await handler(new Request("http://localhost/health"));
+ * console.log(await response.json()); // { status: "ok" }
+ * ```
+ *
+ * @module
+ */
+export { createHandler, type Handler, type HandlerOptions } from "./lib/server.ts";
+export { type Config, ConfigError, loadConfig, type Provider } from "./lib/config.ts";
+export { route, type Target } from "./lib/routing.ts";
+export { ProxyError } from "./lib/anthropic/errors.ts";
+export type {
+  MessageResponse,
+  MessagesRequest,
+  StreamEvent,
+  Usage,
+} from "./lib/anthropic/schema.ts";
+export { createLogger, type Logger } from "./lib/log.ts";
+export { VERSION } from "./lib/version.ts";
