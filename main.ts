@@ -115,12 +115,13 @@ export async function main(args: string[]): Promise<number> {
 let deployed: Handler | undefined;
 
 /** The `deno serve` / Deno Deploy entry: configured from the environment on first use. */
-export default {
+const entry: Deno.ServeDefaultExport = {
   fetch(request: Request): Promise<Response> {
     deployed ??= createHandler(loadConfig(environment()));
     return deployed(request);
   },
-} satisfies Deno.ServeDefaultExport;
+};
+export default entry;
 
 /** True when this process is `deno serve` or Deno Deploy, which serve the default export. */
 function servedByRuntime(): boolean {
