@@ -323,10 +323,15 @@ function emptyAnswer(model: string, id: string, inputTokens: number): ReadableSt
         content: [],
         stop_reason: null,
         stop_sequence: null,
+        stop_details: null,
         usage,
       },
     },
-    { type: "message_delta", delta: { stop_reason: "max_tokens", stop_sequence: null }, usage },
+    {
+      type: "message_delta",
+      delta: { stop_reason: "max_tokens", stop_sequence: null, stop_details: null },
+      usage,
+    },
     { type: "message_stop" },
   ]);
 }

@@ -43,6 +43,7 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
       case "message_delta":
         message!.stop_reason = event.delta.stop_reason;
         message!.stop_sequence = event.delta.stop_sequence;
+        message!.stop_details = event.delta.stop_details;
         message!.usage = { ...event.usage };
         break;
       case "message_stop":

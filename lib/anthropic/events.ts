@@ -74,6 +74,7 @@ export class EventWriter {
         content: [],
         stop_reason: null,
         stop_sequence: null,
+        stop_details: null,
         usage: {
           input_tokens: inputTokens ?? this.#init.inputTokens,
           output_tokens: 0,
@@ -175,7 +176,7 @@ export class EventWriter {
     this.#ended = true;
     this.#emit({
       type: "message_delta",
-      delta: { stop_reason: reason, stop_sequence: null },
+      delta: { stop_reason: reason, stop_sequence: null, stop_details: null },
       usage,
     });
     this.#emit({ type: "message_stop" });

@@ -257,6 +257,7 @@ export interface MessageResponse {
   content: ResponseBlock[];
   stop_reason: StopReason | null;
   stop_sequence: string | null;
+  stop_details: null;
   usage: Usage;
 }
 
@@ -296,7 +297,7 @@ export type StreamEvent =
   | { type: "content_block_stop"; index: number }
   | {
     type: "message_delta";
-    delta: { stop_reason: StopReason; stop_sequence: string | null };
+    delta: { stop_reason: StopReason; stop_sequence: string | null; stop_details: null };
     usage: Usage;
   }
   | { type: "message_stop" }
