@@ -123,17 +123,19 @@ const entry: Deno.ServeDefaultExport = {
 };
 export default entry;
 
-/** True when this process is `deno serve` or Deno Deploy, which serve the default export. */
-function servedByRuntime(): boolean {
-  if (Deno.env.get("DENO_DEPLOYMENT_ID")) return true;
-  try {
-    const argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0");
-    return argv[1] === "serve";
-  } catch {
-    return false;
-  }
-}
-
-if (import.meta.main && !servedByRuntime()) {
-  Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // `deno serve` and Deno Deploy serve the default export by calling `Deno.serve` right after
+  // this module has been evaluated, before any timer fires. Watch for that call; only when it
+  // does not come is this a `deno run`, and the command line starts its own server.
+  const serve = Deno.serve;
+  let servedByRuntime = false;
+  Deno.serve = ((...args: Parameters<typeof Deno.serve>) => {
+    servedByRuntime = true;
+    Deno.serve = serve;
+    return serve(...args);
+  }) as typeof Deno.serve;
+  setTimeout(async () => {
+    Deno.serve = serve;
+    if (!servedByRuntime) Deno.exit(await main(Deno.args));
+  }, 0);
 }

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "../lib/config.ts";
+
+Deno.test("loadConfig() applies the documented defaults", () => {
+  const config = loadConfig({ OPENAI_API_KEY: "sk-x" });
+  assert.equal(config.preferredProvider, "openai");
+  assert.equal(config.openaiBaseUrl, "https://api.openai.com/v1");
+  assert.equal(config.bigModel, "gpt-4.1");
+  assert.equal(config.smallModel, "gpt-4.1-mini");
+  assert.equal(config.middleModel, undefined);
+  assert.equal(config.host, "127.0.0.1");
+  assert.equal(config.port, 8082);
+  assert.equal(config.debug, false);
+  assert.equal(config.azureApiVersion, "2024-10-21");
+});
+
+Deno.test("loadConfig() reads every variable", () => {
+  const config = loadConfig({
+    PREFERRED_PROVIDER: "Azure",
+    AZURE_OPENAI_API_KEY: "az",
+    AZURE_OPENAI_ENDPOINT: "https://res.openai.azure.com/",
+    BIG_MODEL: "big",
+    MIDDLE_MODEL: "mid",
+    SMALL_MODEL: "small",
+    HOST: "0.0.0.0",
+    PORT: "9000",
+    DEBUG: "true",
+  });
+  assert.equal(config.preferredProvider, "azure");
+  assert.equal(config.azureEndpoint, "https://res.openai.azure.com");
+  assert.deepEqual([config.bigModel, config.middleModel, config.smallModel], [
+    "big",
+    "mid",
+    "small",
+  ]);
+  assert.equal(config.host, "0.0.0.0");
+  assert.equal(config.port, 9000);
+  assert.equal(config.debug, true);
+});
+
+Deno.test("loadConfig() needs no key for a local OpenAI-compatible server", () => {
+  const config = loadConfig({ OPENAI_BASE_URL: "http://localhost:11434/v1" });
+  assert.equal(config.openaiApiKey, "");
+});
+
+Deno.test("loadConfig() reports every bad value, one line each", async (t) => {
+  const cases: Array<[Record<string, string>, RegExp[]]> = [
+    [{ PREFERRED_PROVIDER: "bedrock", OPENAI_API_KEY: "k" }, [
+      /^PREFERRED_PROVIDER takes one of: openai, google, azure$/,
+    ]],
+    [{ PORT: "eighty", OPENAI_API_KEY: "k" }, [/^PORT takes a number/]],
+    [{ PORT: "70000", OPENAI_API_KEY: "k" }, [/^PORT takes a number/]],
+    [{}, [/^OPENAI_API_KEY is required when PREFERRED_PROVIDER is openai$/]],
+    [{ PREFERRED_PROVIDER: "google" }, [/^GEMINI_API_KEY is required/]],
+    [{ PREFERRED_PROVIDER: "azure" }, [
+      /^AZURE_OPENAI_API_KEY is required/,
+      /^AZURE_OPENAI_ENDPOINT is required/,
+    ]],
+    [{ OPENAI_BASE_URL: "not a url", DEBUG: "maybe", OPENAI_API_KEY: "k" }, [
+      /^OPENAI_BASE_URL takes/,
+      /^DEBUG takes/,
+    ]],
+  ];
+  for (const [env, expected] of cases) {
+    await t.step(JSON.stringify(env), () => {
+      const error = (() => {
+        try {
+          loadConfig(env);
+        } catch (e) {
+          return e;
+        }
+      })();
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.problems.length, expected.length, error.problems.join("\n"));
+      expected.forEach((pattern, i) => assert.match(error.problems[i], pattern));
+    });
+  }
+});
