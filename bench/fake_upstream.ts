@@ -97,18 +97,19 @@ function respond(reply: Reply, signal: AbortSignal): Response {
   });
 }
 
+const ENVELOPE = {
+  id: "chatcmpl-fake",
+  object: "chat.completion.chunk",
+  created: 1_700_000_000,
+  model: "fake",
+};
+
 /** One Chat Completions chunk with a delta (and optionally a finish reason). */
 export function chunk(
   delta: Record<string, unknown>,
   finish: string | null = null,
 ): Record<string, unknown> {
-  return {
-    id: "chatcmpl-fake",
-    object: "chat.completion.chunk",
-    created: 1_700_000_000,
-    model: "fake",
-    choices: [{ index: 0, delta, finish_reason: finish }],
-  };
+  return { ...ENVELOPE, choices: [{ index: 0, delta, finish_reason: finish }] };
 }
 
 /** The usage chunk that `stream_options.include_usage` adds. */
@@ -118,10 +119,7 @@ export function usageChunk(
   cached = 0,
 ): Record<string, unknown> {
   return {
-    id: "chatcmpl-fake",
-    object: "chat.completion.chunk",
-    created: 1_700_000_000,
-    model: "fake",
+    ...ENVELOPE,
     choices: [],
     usage: {
       prompt_tokens: prompt,
