@@ -65,17 +65,50 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   const ctx: ServerContext = { config, log, backends, secrets, options };
 
   return async (request) => {
-    const requestId = randomId("req_");
     const url = new URL(request.url);
+    const entry = new RequestLog(ctx.log, `${request.method} ${url.pathname}`);
     let response: Response;
     try {
-      response = await dispatch(request, url, requestId, ctx);
+      response = await dispatch(request, url, entry, ctx);
     } catch (error) {
-      response = errorResponse(error, requestId, ctx);
+      response = errorResponse(error, entry.requestId, ctx);
     }
-    response.headers.set("request-id", requestId);
+    response.headers.set("request-id", entry.requestId);
+    if (!entry.deferred) entry.write(response.status);
     return response;
   };
+}
+
+/** The one log line of a request, written when its outcome is known. */
+class RequestLog {
+  readonly requestId = randomId("req_");
+  readonly notes: string[] = [];
+  /** Set by a streaming answer: the line is written when the stream ends. */
+  deferred = false;
+  #log: Logger;
+  #summary: string;
+  #started = performance.now();
+  #written = false;
+
+  constructor(log: Logger, summary: string) {
+    this.#log = log;
+    this.#summary = summary;
+  }
+
+  /** Adds the routing facts to the summary. */
+  describe(detail: string): void {
+    this.#summary += ` ${detail}`;
+  }
+
+  /** Writes the line (once). */
+  write(status: number, usage?: Usage): void {
+    if (this.#written) return;
+    this.#written = true;
+    const ms = (performance.now() - this.#started).toFixed(1);
+    const tokens = usage ? ` in=${usage.input_tokens} out=${usage.output_tokens}` : "";
+    const notes = this.notes.length ? ` ${this.notes.join(" ")}` : "";
+    this.#log.info(`${this.requestId} ${this.#summary} ${status} ${ms}ms${tokens}${notes}`);
+  }
 }
 
 interface ServerContext {
@@ -97,7 +130,7 @@ const ROUTES: Record<string, string[]> = {
 function dispatch(
   request: Request,
   url: URL,
-  requestId: string,
+  entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> | Response {
   const path = url.pathname.replace(/\/+$/, "") || "/";
@@ -124,7 +157,7 @@ function dispatch(
     case "/v1/messages/count_tokens":
       return handleCountTokens(request, ctx);
   }
-  return handleMessages(request, requestId, ctx);
+  return handleMessages(request, entry, ctx);
 }
 
 function json(body: unknown, status = 200): Response {
@@ -136,7 +169,7 @@ function errorResponse(error: unknown, requestId: string, ctx: ServerContext): R
     ? error
     : new ProxyError("api_error", "internal error: the proxy failed to handle this request");
   if (!(error instanceof ProxyError)) {
-    ctx.log.info(`${requestId} internal error: ${describe(error)}`);
+    ctx.log.info(`${requestId} internal error: ${redact(describe(error), ctx.secrets)}`);
   }
   const body = proxyError.toBody(requestId);
   (body.error as { message: string }).message = redact(proxyError.message, ctx.secrets);
@@ -202,63 +235,37 @@ async function handleCountTokens(request: Request, ctx: ServerContext): Promise<
 
 async function handleMessages(
   request: Request,
-  requestId: string,
+  entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> {
-  const started = performance.now();
   const body = await readBody(request, MessagesRequestSchema);
   const target = route(body.model, ctx.config);
   const stream = body.stream === true;
-  const line = {
-    requestId,
-    summary: `POST /v1/messages ${body.model} → ${target.provider}/${target.model} ${
+  entry.describe(
+    `${body.model} → ${target.provider}/${target.model} ${
       stream ? "stream" : "sync"
     } messages=${body.messages.length} tools=${body.tools?.length ?? 0}`,
-    notes: [] as string[],
-  };
-  const finish = (status: number, usage?: Usage) => {
-    const ms = (performance.now() - started).toFixed(1);
-    const tokens = usage ? ` in=${usage.input_tokens} out=${usage.output_tokens}` : "";
-    const notes = line.notes.length ? ` ${line.notes.join(" ")}` : "";
-    ctx.log.info(`${requestId} ${line.summary} ${status} ${ms}ms${tokens}${notes}`);
-  };
-
-  let events: ReadableStream<StreamEvent>;
-  try {
-    events = await openEvents(body, target, request.signal, ctx, line.notes);
-  } catch (error) {
-    const status = error instanceof ProxyError ? error.status : 500;
-    finish(status);
-    throw error;
-  }
-
+  );
+  const events = await openEvents(body, target, request.signal, ctx, entry.notes);
   if (!stream) {
-    try {
-      const message = await accumulate(events);
-      finish(200, message.usage);
-      return json(message);
-    } catch (error) {
-      finish(error instanceof ProxyError ? error.status : 500);
-      throw error;
-    }
+    const message = await accumulate(events);
+    entry.write(200, message.usage);
+    return json(message);
   }
 
+  entry.deferred = true;
   let usage: Usage | undefined;
-  let failed = false;
   const observed = events.pipeThrough(
     new TransformStream<StreamEvent, StreamEvent>({
       transform(event, controller) {
         if (event.type === "message_delta") usage = event.usage;
-        if (event.type === "error") failed = true;
+        if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
         controller.enqueue(event);
       },
-      flush: () => {
-        if (failed) line.notes.push("stream-error");
-        finish(200, usage);
-      },
+      flush: () => entry.write(200, usage),
       cancel: () => {
-        line.notes.push("client-cancelled");
-        finish(499, usage);
+        entry.notes.push("client-cancelled");
+        entry.write(499, usage);
       },
     } as Transformer<StreamEvent, StreamEvent>),
   );

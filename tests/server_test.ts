@@ -137,7 +137,7 @@ Deno.test("POST /v1/messages answers non-streaming requests", async (t) => {
     assert.equal(lines.length, 1);
     assert.match(
       lines[0],
-      /POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 sync messages=1 tools=0 200 [\d.]+ms in=12 out=5/,
+      /^\S+ req_\w+ POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 sync messages=1 tools=0 200 [\d.]+ms in=12 out=5$/,
     );
   });
 });
@@ -565,4 +565,23 @@ Deno.test("no configured key appears in responses or logs, even when the upstrea
   assert.ok(!text.includes(key));
   assert.match(lines.join("\n"), /upstream openai request/, "debug lines were written");
   assert.ok(!lines.join("\n").includes(key));
+});
+
+Deno.test("every request gets one log line, failures and plain routes included", async () => {
+  const { post, handler, lines } = setup([textReply(["x"]), {
+    status: 429,
+    error: { error: { message: "slow" } },
+  }]);
+  await (await post({ ...BODY, stream: true })).text();
+  await (await post(BODY)).text();
+  await (await post("{bad")).text();
+  await (await handler(new Request("http://proxy/health"))).text();
+  assert.equal(lines.length, 4, lines.join("\n"));
+  assert.match(
+    lines[0],
+    / POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 stream messages=1 tools=0 200 [\d.]+ms in=12 out=5$/,
+  );
+  assert.match(lines[1], / sync messages=1 tools=0 429 [\d.]+ms$/);
+  assert.match(lines[2], / POST \/v1\/messages 400 [\d.]+ms$/);
+  assert.match(lines[3], / GET \/health 200 [\d.]+ms$/);
 });
