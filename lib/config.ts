@@ -7,14 +7,32 @@
 import { z } from "zod";
 
 /** Backends a request can be routed to. */
-export const PROVIDERS = ["openai", "google", "azure"] as const;
+export const PROVIDERS = ["openai", "google", "azure", "anthropic"] as const;
 /** A backend name. */
 export type Provider = typeof PROVIDERS[number];
+
+/** The models one provider serves Claude names with. */
+export interface ModelSet {
+  /** Opus-class and unknown `claude-*` names; undefined: the requested name as is. */
+  big?: string;
+  /** Sonnet names; `big` when unset. */
+  middle?: string;
+  /** Haiku names. */
+  small?: string;
+}
 
 /** The proxy's validated configuration. */
 export interface Config {
   /** Backend for `claude-*` and unprefixed model names. */
   preferredProvider: Provider;
+  /** Providers tried, in order, after the preferred one fails before answering. */
+  fallbackProviders: Provider[];
+  /** The models of every provider (the preferred one's come from BIG_MODEL etc.). */
+  models: Record<Provider, ModelSet>;
+  /** Retries of one target before moving on (429, 5xx, timeouts, refused connections). */
+  maxRetries: number;
+  /** Longest wait between retries in ms, whatever `retry-after` says. */
+  maxRetryDelayMs: number;
   /** Model for opus-class (and every unknown `claude-*`) names. */
   bigModel: string;
   /** Model for sonnet names; `bigModel` when unset. */
@@ -35,6 +53,10 @@ export interface Config {
   azureEndpoint: string;
   /** Azure OpenAI api-version, or `v1`. */
   azureApiVersion: string;
+  /** Anthropic key for the passthrough provider. */
+  anthropicApiKey: string;
+  /** Anthropic API base URL for the passthrough provider. */
+  anthropicBaseUrl: string;
   /** Listen address. */
   host: string;
   /** Listen port. */
@@ -45,10 +67,19 @@ export interface Config {
   signatureSecret: string;
 }
 
-const DEFAULT_MODELS: Record<Provider, { big: string; small: string }> = {
+const DEFAULT_MODELS: Record<Provider, ModelSet> = {
   openai: { big: "gpt-4.1", small: "gpt-4.1-mini" },
   google: { big: "gemini-2.5-pro", small: "gemini-2.5-flash" },
   azure: { big: "gpt-4.1", small: "gpt-4.1-mini" },
+  anthropic: {},
+};
+
+/** The prefix of each provider's own model variables (`GEMINI_BIG_MODEL`, …). */
+const MODEL_PREFIX: Record<Provider, string> = {
+  openai: "OPENAI",
+  google: "GEMINI",
+  azure: "AZURE",
+  anthropic: "ANTHROPIC",
 };
 
 /** The OpenAI base URL used when none is configured. */
@@ -58,7 +89,16 @@ const KEY_VARIABLE: Record<Provider, string> = {
   openai: "OPENAI_API_KEY",
   google: "GEMINI_API_KEY",
   azure: "AZURE_OPENAI_API_KEY",
+  anthropic: "ANTHROPIC_API_KEY",
 };
+
+const ALIASES: Record<string, Provider> = { gemini: "google" };
+
+function providerName(value: string): Provider | undefined {
+  const name = value.trim().toLowerCase();
+  const provider = ALIASES[name] ?? name;
+  return (PROVIDERS as readonly string[]).includes(provider) ? provider as Provider : undefined;
+}
 
 const optional = z.string().trim().optional().transform((v) => v || undefined);
 const url = (name: string) =>
@@ -68,9 +108,21 @@ const url = (name: string) =>
 
 const EnvSchema = z.object({
   PREFERRED_PROVIDER: optional.refine(
-    (v) => v === undefined || (PROVIDERS as readonly string[]).includes(v.toLowerCase()),
+    (v) => v === undefined || providerName(v) !== undefined,
     { message: `PREFERRED_PROVIDER takes one of: ${PROVIDERS.join(", ")}` },
   ),
+  FALLBACK_PROVIDERS: optional.refine(
+    (v) => v === undefined || v.split(",").every((p) => !p.trim() || providerName(p)),
+    { message: `FALLBACK_PROVIDERS takes a comma list of: ${PROVIDERS.join(", ")}` },
+  ),
+  MAX_RETRIES: optional.refine((v) => v === undefined || /^\d{1,2}$/.test(v), {
+    message: "MAX_RETRIES takes a whole number from 0 to 99",
+  }),
+  MAX_RETRY_DELAY_MS: optional.refine((v) => v === undefined || /^\d+$/.test(v), {
+    message: "MAX_RETRY_DELAY_MS takes a whole number of milliseconds",
+  }),
+  ANTHROPIC_API_KEY: optional,
+  ANTHROPIC_UPSTREAM_URL: url("ANTHROPIC_UPSTREAM_URL"),
   BIG_MODEL: optional,
   MIDDLE_MODEL: optional,
   SMALL_MODEL: optional,
@@ -121,13 +173,38 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(parsed.error.issues.map((issue) => issue.message));
   }
   const e = parsed.data;
-  const preferredProvider = (e.PREFERRED_PROVIDER?.toLowerCase() ?? "openai") as Provider;
+  const preferredProvider = providerName(e.PREFERRED_PROVIDER ?? "openai")!;
+  const fallbackProviders = [
+    ...new Set(
+      (e.FALLBACK_PROVIDERS ?? "").split(",").filter((p) => p.trim()).map((p) => providerName(p)!),
+    ),
+  ].filter((p) => p !== preferredProvider);
+  const models = Object.fromEntries(PROVIDERS.map((provider) => {
+    const prefix = MODEL_PREFIX[provider];
+    const own = (size: string) => env[`${prefix}_${size}_MODEL`]?.trim() || undefined;
+    const set: ModelSet = {
+      big: own("BIG") ?? DEFAULT_MODELS[provider].big,
+      middle: own("MIDDLE"),
+      small: own("SMALL") ?? DEFAULT_MODELS[provider].small,
+    };
+    if (provider === preferredProvider) {
+      set.big = e.BIG_MODEL ?? set.big;
+      set.middle = e.MIDDLE_MODEL ?? set.middle;
+      set.small = e.SMALL_MODEL ?? set.small;
+    }
+    return [provider, set];
+  })) as Record<Provider, ModelSet>;
+  const preferred = models[preferredProvider];
   const openaiBaseUrl = (e.OPENAI_BASE_URL ?? OPENAI_DEFAULT_BASE_URL).replace(/\/+$/, "");
   const config: Config = {
     preferredProvider,
-    bigModel: e.BIG_MODEL ?? DEFAULT_MODELS[preferredProvider].big,
-    middleModel: e.MIDDLE_MODEL,
-    smallModel: e.SMALL_MODEL ?? DEFAULT_MODELS[preferredProvider].small,
+    fallbackProviders,
+    models,
+    maxRetries: e.MAX_RETRIES === undefined ? 2 : Number(e.MAX_RETRIES),
+    maxRetryDelayMs: e.MAX_RETRY_DELAY_MS === undefined ? 10_000 : Number(e.MAX_RETRY_DELAY_MS),
+    bigModel: preferred.big ?? "(requested name)",
+    middleModel: preferred.middle,
+    smallModel: preferred.small ?? "(requested name)",
     openaiApiKey: e.OPENAI_API_KEY ?? "",
     openaiBaseUrl,
     geminiApiKey: e.GEMINI_API_KEY ?? "",
@@ -136,6 +213,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     azureApiKey: e.AZURE_OPENAI_API_KEY ?? "",
     azureEndpoint: (e.AZURE_OPENAI_ENDPOINT ?? "").replace(/\/+$/, ""),
     azureApiVersion: e.AZURE_OPENAI_API_VERSION ?? "2024-10-21",
+    anthropicApiKey: e.ANTHROPIC_API_KEY ?? "",
+    anthropicBaseUrl: (e.ANTHROPIC_UPSTREAM_URL ?? "https://api.anthropic.com").replace(/\/+$/, ""),
     host: e.HOST ?? "127.0.0.1",
     port: e.PORT === undefined ? 8082 : Number(e.PORT),
     debug: /^(true|1|yes)$/i.test(e.DEBUG ?? ""),
@@ -158,7 +237,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length) throw new ConfigError(problems);
   config.signatureSecret = e.SIGNATURE_SECRET ??
-    `ccproxy:${config.openaiApiKey}:${config.geminiApiKey}:${config.azureApiKey}`;
+    `ccproxy:${config.openaiApiKey}:${config.geminiApiKey}:${config.azureApiKey}:${config.anthropicApiKey}`;
   return config;
 }
 
@@ -171,11 +250,18 @@ export function providerKey(config: Config, provider: Provider): string {
       return config.geminiApiKey;
     case "azure":
       return config.azureApiKey;
+    case "anthropic":
+      return config.anthropicApiKey;
   }
 }
 
 /** Every secret in the configuration, for redaction. */
 export function secretsOf(config: Config): string[] {
-  return [config.openaiApiKey, config.geminiApiKey, config.azureApiKey, config.signatureSecret]
-    .filter((s) => s.length >= 4);
+  return [
+    config.openaiApiKey,
+    config.geminiApiKey,
+    config.azureApiKey,
+    config.anthropicApiKey,
+    config.signatureSecret,
+  ].filter((s) => s.length >= 4);
 }

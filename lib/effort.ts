@@ -17,6 +17,8 @@ export interface ThinkingIntent {
   budget?: number;
   /** The client wants thinking blocks without text (`display: "omitted"`). */
   omitText: boolean;
+  /** The client said anything about thinking (`thinking` or an effort); else: backend default. */
+  requested: boolean;
 }
 
 /**
@@ -29,12 +31,13 @@ export function decideEffort(
 ): ThinkingIntent {
   const display = thinking && "display" in thinking ? thinking.display : undefined;
   const omitText = display === "omitted";
-  if (thinking?.type === "disabled") return { effort: "off", omitText };
-  if (effort) return { effort: effort as Effort, omitText };
+  const requested = thinking !== undefined || Boolean(effort);
+  if (thinking?.type === "disabled") return { effort: "off", omitText, requested };
+  if (effort) return { effort: effort as Effort, omitText, requested };
   if (thinking?.type === "enabled") {
     const budget = thinking.budget_tokens;
     const level: Effort = budget < 4_096 ? "low" : budget < 16_384 ? "medium" : "high";
-    return { effort: level, budget, omitText };
+    return { effort: level, budget, omitText, requested };
   }
-  return { omitText };
+  return { omitText, requested };
 }

@@ -49,3 +49,46 @@ export function openaiModelInfo(model: string): ModelInfo {
   for (const [pattern, info] of OPENAI_MODELS) if (pattern.test(id)) return info;
   return UNKNOWN_MODEL;
 }
+
+/** Limits and thinking controls of a Gemini model. */
+export interface GeminiModelInfo {
+  /** Largest `maxOutputTokens`. */
+  maxOutput: number;
+  /** Thinking control: a token budget (2.5), a level (3), or none. */
+  thinking: "budget" | "level" | "none";
+  /** Smallest and largest budget (2.5). */
+  budget?: { min: number; max: number; canDisable: boolean };
+  /** Levels the model accepts, lowest first (3). */
+  levels?: string[];
+}
+
+/** Looks up a Gemini model by id. */
+export function geminiModelInfo(model: string): GeminiModelInfo {
+  const id = model.toLowerCase().replace(/^.*\//, "").replace(/^models\//, "");
+  if (/^gemini-3/.test(id)) {
+    const levels = id.includes("pro") ? ["LOW", "HIGH"] : ["MINIMAL", "LOW", "MEDIUM", "HIGH"];
+    return { maxOutput: 65_536, thinking: "level", levels };
+  }
+  if (/^gemini-2\.5-pro/.test(id)) {
+    return {
+      maxOutput: 65_536,
+      thinking: "budget",
+      budget: { min: 128, max: 32_768, canDisable: false },
+    };
+  }
+  if (/^gemini-2\.5-flash-lite/.test(id)) {
+    return {
+      maxOutput: 65_536,
+      thinking: "budget",
+      budget: { min: 512, max: 24_576, canDisable: true },
+    };
+  }
+  if (/^gemini-2\.5/.test(id)) {
+    return {
+      maxOutput: 65_536,
+      thinking: "budget",
+      budget: { min: 1, max: 24_576, canDisable: true },
+    };
+  }
+  return { maxOutput: 8_192, thinking: "none" };
+}

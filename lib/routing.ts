@@ -1,11 +1,12 @@
 /**
- * Model routing: the model name a client asks for → the backend and model that serve it.
+ * Model routing: the model name a client asks for → the ordered list of backends and models
+ * that may serve it (the preferred provider first, then the fallbacks).
  *
  * @module
  */
-import type { Config, Provider } from "./config.ts";
+import type { Config, ModelSet, Provider } from "./config.ts";
 
-/** Where one request goes. */
+/** Where one request may go. */
 export interface Target {
   /** The backend. */
   provider: Provider;
@@ -18,44 +19,45 @@ const PREFIXES: Record<string, Provider> = {
   "gemini/": "google",
   "google/": "google",
   "azure/": "azure",
+  "anthropic/": "anthropic",
 };
 
-/**
- * Routes a requested model name. `claude*` names containing `haiku` go to the small model,
- * `sonnet` to the middle (else big) model, every other `claude*` name to the big model; an
- * `openai/`, `gemini/` or `azure/` prefix pins a provider; any other name goes to the
- * preferred provider unchanged.
- */
-export function route(requested: string, config: Config): Target {
-  const name = requested.trim();
-  for (const [prefix, provider] of Object.entries(PREFIXES)) {
-    if (name.toLowerCase().startsWith(prefix)) {
-      return { provider, model: name.slice(prefix.length) };
-    }
-  }
+function pinned(name: string): Target | undefined {
   const lower = name.toLowerCase();
-  if (lower.startsWith("claude")) {
-    const model = lower.includes("haiku")
-      ? config.smallModel
-      : lower.includes("sonnet")
-      ? config.middleModel ?? config.bigModel
-      : config.bigModel;
-    return withPrefix(model, config.preferredProvider);
-  }
-  return { provider: config.preferredProvider, model: name };
-}
-
-/** A configured model may itself carry a provider prefix (`BIG_MODEL=gemini/gemini-2.5-pro`). */
-function withPrefix(model: string, fallback: Provider): Target {
   for (const [prefix, provider] of Object.entries(PREFIXES)) {
-    if (model.toLowerCase().startsWith(prefix)) {
-      return { provider, model: model.slice(prefix.length) };
-    }
+    if (lower.startsWith(prefix)) return { provider, model: name.slice(prefix.length) };
   }
-  return { provider: fallback, model };
+  return undefined;
 }
 
-/** The Claude names `/v1/models` advertises, with the model each maps to. */
+/** Which of a provider's models serves a Claude name (undefined: pass the name on). */
+function sized(models: ModelSet, lower: string): string | undefined {
+  if (lower.includes("haiku")) return models.small;
+  if (lower.includes("sonnet")) return models.middle ?? models.big;
+  return models.big;
+}
+
+/**
+ * Routes a requested model name. `claude*` names containing `haiku` go to each provider's small
+ * model, `sonnet` to its middle (else big) model, every other `claude*` name to its big model;
+ * the preferred provider comes first, then `FALLBACK_PROVIDERS` in order. An `openai/`,
+ * `gemini/`, `azure/` or `anthropic/` prefix pins one provider (no fallback); any other name
+ * goes to the preferred provider unchanged.
+ */
+export function route(requested: string, config: Config): Target[] {
+  const name = requested.trim();
+  const explicit = pinned(name);
+  if (explicit) return [explicit];
+  const lower = name.toLowerCase();
+  if (!lower.startsWith("claude")) return [{ provider: config.preferredProvider, model: name }];
+  return [config.preferredProvider, ...config.fallbackProviders].map((provider) => {
+    const model = sized(config.models[provider], lower) ?? name;
+    // A configured model may carry a prefix of its own (`BIG_MODEL=gemini/gemini-2.5-pro`).
+    return pinned(model) ?? { provider, model };
+  });
+}
+
+/** The Claude names `/v1/models` advertises. */
 export const ADVERTISED_MODELS: ReadonlyArray<{ id: string; display_name: string }> = [
   { id: "claude-opus-5-5", display_name: "Claude Opus 5.5" },
   { id: "claude-sonnet-5-5", display_name: "Claude Sonnet 5.5" },

@@ -26,7 +26,8 @@ import { type Backend, createBackends } from "./backends.ts";
 import { type Config, secretsOf } from "./config.ts";
 import { randomId } from "./ids.ts";
 import { createLogger, type Logger, redact } from "./log.ts";
-import { ADVERTISED_MODELS, route } from "./routing.ts";
+import { withFallback } from "./retry.ts";
+import { ADVERTISED_MODELS, route, type Target } from "./routing.ts";
 import { countTokens, estimateTokens } from "./tokens.ts";
 import { VERSION } from "./version.ts";
 
@@ -40,6 +41,10 @@ export interface HandlerOptions {
   scheduler?: Scheduler;
   /** Silence before a keep-alive ping, in ms (default 10 000). */
   pingIdleMs?: number;
+  /** Waits between retries (tests pass one that records instead of waiting). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Jitter source for retry backoff. */
+  random?: () => number;
 }
 
 /** A request handler. */
@@ -155,7 +160,7 @@ function dispatch(
     case "/v1/models":
       return json(modelList(ctx.config));
     case "/v1/messages/count_tokens":
-      return handleCountTokens(request, ctx);
+      return handleCountTokens(request, entry, ctx);
   }
   return handleMessages(request, entry, ctx);
 }
@@ -226,11 +231,26 @@ function deepestIssue(issue: Issue): { path: PropertyKey[]; message: string } {
   return best;
 }
 
-async function handleCountTokens(request: Request, ctx: ServerContext): Promise<Response> {
+async function handleCountTokens(
+  request: Request,
+  entry: RequestLog,
+  ctx: ServerContext,
+): Promise<Response> {
   const body = await readBody(request, CountTokensRequestSchema);
-  const target = route(body.model, ctx.config);
-  const inputTokens = await countTokens(body, target.model);
-  return json({ input_tokens: inputTokens });
+  const [target] = route(body.model, ctx.config);
+  entry.describe(`${body.model} → ${target.provider}/${target.model}`);
+  const backend = ctx.backends[target.provider];
+  if (backend.count) {
+    try {
+      return json({ input_tokens: await backend.count(body, target, request.signal) });
+    } catch (error) {
+      // The provider could not count: a local count is a better answer than an error.
+      entry.notes.push(
+        `remote-count-failed=${error instanceof ProxyError ? error.status : "error"}`,
+      );
+    }
+  }
+  return json({ input_tokens: await countTokens(body, target.model) });
 }
 
 async function handleMessages(
@@ -239,14 +259,15 @@ async function handleMessages(
   ctx: ServerContext,
 ): Promise<Response> {
   const body = await readBody(request, MessagesRequestSchema);
-  const target = route(body.model, ctx.config);
+  const targets = route(body.model, ctx.config);
+  const [first] = targets;
   const stream = body.stream === true;
   entry.describe(
-    `${body.model} → ${target.provider}/${target.model} ${
+    `${body.model} → ${first.provider}/${first.model} ${
       stream ? "stream" : "sync"
     } messages=${body.messages.length} tools=${body.tools?.length ?? 0}`,
   );
-  const events = await openEvents(body, target, request.signal, ctx, entry.notes);
+  const events = await openEvents(body, targets, request, ctx, entry.notes);
   if (!stream) {
     const message = await accumulate(events);
     entry.write(200, message.usage);
@@ -277,38 +298,57 @@ async function handleMessages(
   return new Response(bytes, { headers: SSE_HEADERS });
 }
 
-/** Opens the upstream call and returns a guarded event stream (errors become an event). */
+/**
+ * Opens the upstream call, retrying and falling back per the routing rules, and returns a
+ * guarded event stream (a failure while reading becomes an `error` event).
+ */
 async function openEvents(
   body: MessagesRequest,
-  target: ReturnType<typeof route>,
-  signal: AbortSignal,
+  targets: Target[],
+  request: Request,
   ctx: ServerContext,
   notes: string[],
 ): Promise<ReadableStream<StreamEvent>> {
   const messageId = randomId("msg_");
   const inputEstimate = estimateTokens(body);
   if (body.max_tokens === 0) return emptyAnswer(body.model, messageId, inputEstimate);
-  const backend = ctx.backends[target.provider];
-  const events = await backend(body, target, {
+  const tried: string[] = [];
+  let served: Target = targets[0];
+  const context = {
     messageId,
     inputEstimate,
-    signal,
+    signal: request.signal,
+    headers: request.headers,
     log: ctx.log,
     notes,
-  });
-  return guardStream(events, (error) => {
-    ctx.log.info(`stream failed: ${describe(error)}`);
-    return {
-      type: "error",
-      error: {
-        type: "api_error",
-        message: redact(
-          `${target.provider}: upstream stream failed: ${describe(error)}`,
-          ctx.secrets,
-        ),
-      },
-    };
-  });
+  };
+  try {
+    const events = await withFallback(targets, (target) => {
+      served = target;
+      return ctx.backends[target.provider].open(body, target, context);
+    }, {
+      maxRetries: ctx.config.maxRetries,
+      maxDelayMs: ctx.config.maxRetryDelayMs,
+      sleep: ctx.options.sleep,
+      random: ctx.options.random,
+      signal: request.signal,
+    }, tried);
+    return guardStream(events, (error) => {
+      ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
+      return {
+        type: "error",
+        error: {
+          type: "api_error",
+          message: redact(
+            `${served.provider}: upstream stream failed: ${describe(error)}`,
+            ctx.secrets,
+          ),
+        },
+      };
+    });
+  } finally {
+    if (tried.length > 1) notes.push(`tried=${tried.join(",")}`);
+  }
 }
 
 /** `max_tokens: 0` pre-warms a prompt cache at Anthropic; here it is answered locally. */
@@ -345,7 +385,7 @@ function emptyAnswer(model: string, id: string, inputTokens: number): ReadableSt
 
 function mappedModels(config: Config) {
   return ADVERTISED_MODELS.map((m) => {
-    const target = route(m.id, config);
+    const [target] = route(m.id, config);
     return { ...m, target: `${target.provider}/${target.model}` };
   });
 }
@@ -355,6 +395,7 @@ function serviceInfo(config: Config) {
     name: "ccproxy",
     version: VERSION,
     preferred_provider: config.preferredProvider,
+    fallback_providers: config.fallbackProviders,
     models: {
       big: config.bigModel,
       middle: config.middleModel ?? config.bigModel,

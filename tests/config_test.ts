@@ -46,7 +46,7 @@ Deno.test("loadConfig() needs no key for a local OpenAI-compatible server", () =
 Deno.test("loadConfig() reports every bad value, one line each", async (t) => {
   const cases: Array<[Record<string, string>, RegExp[]]> = [
     [{ PREFERRED_PROVIDER: "bedrock", OPENAI_API_KEY: "k" }, [
-      /^PREFERRED_PROVIDER takes one of: openai, google, azure$/,
+      /^PREFERRED_PROVIDER takes one of: openai, google, azure, anthropic$/,
     ]],
     [{ PORT: "eighty", OPENAI_API_KEY: "k" }, [/^PORT takes a number/]],
     [{ PORT: "70000", OPENAI_API_KEY: "k" }, [/^PORT takes a number/]],

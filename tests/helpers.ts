@@ -114,9 +114,9 @@ export function assertValidStream(events: StreamEvent[]): void {
   }
 }
 
-/** A configuration for tests (OpenAI preferred, test keys). */
+/** A configuration for tests (OpenAI preferred, test keys, no retries unless asked for). */
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ OPENAI_API_KEY: "sk-test-openai-key-0001", ...env });
+  return loadConfig({ OPENAI_API_KEY: "sk-test-openai-key-0001", MAX_RETRIES: "0", ...env });
 }
 
 /** A manual keep-alive scheduler: `tick()` fires the registered timers. */
