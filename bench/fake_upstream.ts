@@ -21,6 +21,8 @@ export interface Reply {
   done?: boolean;
   /** Pause between chunks in ms (benchmarks only; default 0). */
   intervalMs?: number;
+  /** A plain JSON body instead of a stream (Gemini `countTokens`, …). */
+  json?: unknown;
 }
 
 /** A recorded upstream request. */
@@ -70,6 +72,12 @@ function respond(reply: Reply, signal: AbortSignal): Response {
   const status = reply.status ?? 200;
   if (status >= 300 || reply.error) {
     return new Response(JSON.stringify(reply.error ?? { error: { message: "error" } }), {
+      status,
+      headers: { "content-type": "application/json", ...reply.headers },
+    });
+  }
+  if (reply.json !== undefined) {
+    return new Response(JSON.stringify(reply.json), {
       status,
       headers: { "content-type": "application/json", ...reply.headers },
     });
@@ -177,3 +185,122 @@ export function serveFake(
   );
   return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
 }
+
+/** A tool call in a scripted reply. */
+export interface FakeCall {
+  /** Call id (OpenAI) — Gemini mints none. */
+  id: string;
+  /** Function name. */
+  name: string;
+  /** Arguments object. */
+  args: unknown;
+  /** Gemini thought signature on this call's part. */
+  signature?: string;
+}
+
+/** Builds replies in one upstream protocol. */
+export interface Dialect {
+  /** A text answer in pieces. */
+  text(pieces: string[], usage?: { prompt: number; completion: number }): Reply;
+  /** Tool calls, optionally after some text. */
+  tools(calls: FakeCall[], text?: string): Reply;
+  /** Reasoning then an answer. */
+  thinking(thought: string, answer: string): Reply;
+  /** An error with the upstream's own body shape. */
+  error(status: number, message: string): Reply;
+}
+
+const chatDialect: Dialect = {
+  text: textReply,
+  tools: (calls, text) => toolReply(calls, text),
+  thinking: (thought, answer) => ({
+    chunks: [
+      chunk({ role: "assistant", reasoning_content: thought }),
+      chunk({ content: answer }),
+      chunk({}, "stop"),
+      usageChunk(20, 30),
+    ],
+  }),
+  error: (status, message) => ({
+    status,
+    error: { error: { message, type: "error", code: null } },
+  }),
+};
+
+const GEMINI_STATUS: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED",
+};
+
+function geminiChunk(
+  parts: unknown[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    candidates: [{ content: { role: "model", parts }, index: 0, ...extra }],
+    modelVersion: "gemini-fake",
+  };
+}
+
+/** Gemini usage metadata as a running total. */
+export function geminiUsage(prompt: number, output: number, thoughts = 0): Record<string, unknown> {
+  return {
+    promptTokenCount: prompt,
+    candidatesTokenCount: output,
+    thoughtsTokenCount: thoughts,
+    totalTokenCount: prompt + output + thoughts,
+  };
+}
+
+const geminiDialect: Dialect = {
+  text: (pieces, usage = { prompt: 12, completion: 5 }) => ({
+    done: false,
+    chunks: pieces.map((text, i) => ({
+      ...geminiChunk([{ text }], i === pieces.length - 1 ? { finishReason: "STOP" } : {}),
+      usageMetadata: geminiUsage(usage.prompt, i === pieces.length - 1 ? usage.completion : 1),
+    })),
+  }),
+  tools: (calls, text) => ({
+    done: false,
+    chunks: [
+      ...(text ? [geminiChunk([{ text }])] : []),
+      {
+        ...geminiChunk(
+          calls.map((call) => ({
+            functionCall: { name: call.name, args: call.args },
+            ...(call.signature ? { thoughtSignature: call.signature } : {}),
+          })),
+          { finishReason: "STOP" },
+        ),
+        usageMetadata: geminiUsage(40, 20),
+      },
+    ],
+  }),
+  thinking: (thought, answer) => ({
+    done: false,
+    chunks: [
+      geminiChunk([{ text: thought, thought: true }]),
+      {
+        ...geminiChunk([{ text: answer }], { finishReason: "STOP" }),
+        usageMetadata: geminiUsage(20, 10, 20),
+      },
+    ],
+  }),
+  error: (status, message) => ({
+    status,
+    error: { error: { code: status, message, status: GEMINI_STATUS[status] ?? "UNKNOWN" } },
+  }),
+};
+
+/** Reply builders per upstream protocol (Azure speaks Chat Completions). */
+export const DIALECTS: Record<"openai" | "azure" | "google", Dialect> = {
+  openai: chatDialect,
+  azure: chatDialect,
+  google: geminiDialect,
+};
