@@ -221,19 +221,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     signatureSecret: "",
   };
   const problems: string[] = [];
-  // A local OpenAI-compatible server (Ollama, vLLM, LM Studio) needs no key.
-  const keyOptional = preferredProvider === "openai" && openaiBaseUrl !== OPENAI_DEFAULT_BASE_URL;
-  if (!keyOptional && !providerKey(config, preferredProvider)) {
-    problems.push(
-      `${
-        KEY_VARIABLE[preferredProvider]
-      } is required when PREFERRED_PROVIDER is ${preferredProvider}`,
-    );
-  }
-  if (preferredProvider === "azure" && !config.azureEndpoint) {
-    problems.push(
-      "AZURE_OPENAI_ENDPOINT is required when PREFERRED_PROVIDER is azure (https://<resource>.openai.azure.com)",
-    );
+  for (const provider of [preferredProvider, ...fallbackProviders]) {
+    const where = provider === preferredProvider
+      ? `PREFERRED_PROVIDER is ${provider}`
+      : `FALLBACK_PROVIDERS names ${provider}`;
+    // A local OpenAI-compatible server (Ollama, vLLM, LM Studio) needs no key.
+    const keyOptional = provider === "openai" && openaiBaseUrl !== OPENAI_DEFAULT_BASE_URL;
+    if (!keyOptional && !providerKey(config, provider)) {
+      problems.push(`${KEY_VARIABLE[provider]} is required when ${where}`);
+    }
+    if (provider === "azure" && !config.azureEndpoint) {
+      problems.push(
+        `AZURE_OPENAI_ENDPOINT is required when ${where} (https://<resource>.openai.azure.com)`,
+      );
+    }
   }
   if (problems.length) throw new ConfigError(problems);
   config.signatureSecret = e.SIGNATURE_SECRET ??

@@ -76,3 +76,70 @@ Deno.test("loadConfig() reports every bad value, one line each", async (t) => {
     });
   }
 });
+
+Deno.test("loadConfig() reads fallback providers and per-provider models", () => {
+  const config = loadConfig({
+    PREFERRED_PROVIDER: "gemini",
+    GEMINI_API_KEY: "gm",
+    FALLBACK_PROVIDERS: "openai, anthropic,google",
+    OPENAI_API_KEY: "sk",
+    ANTHROPIC_API_KEY: "sk-ant",
+    GEMINI_BIG_MODEL: "gemini-3-pro-preview",
+    OPENAI_SMALL_MODEL: "gpt-5-mini",
+    MAX_RETRIES: "4",
+    MAX_RETRY_DELAY_MS: "500",
+  });
+  assert.equal(config.preferredProvider, "google");
+  assert.deepEqual(config.fallbackProviders, ["openai", "anthropic"]);
+  assert.equal(config.models.google.big, "gemini-3-pro-preview");
+  assert.equal(config.models.google.small, "gemini-2.5-flash");
+  assert.equal(config.models.openai.small, "gpt-5-mini");
+  assert.equal(config.models.anthropic.big, undefined, "anthropic passes Claude names on");
+  assert.equal(config.maxRetries, 4);
+  assert.equal(config.maxRetryDelayMs, 500);
+  assert.equal(config.anthropicBaseUrl, "https://api.anthropic.com");
+});
+
+Deno.test("loadConfig(): BIG_MODEL and friends belong to the preferred provider only", () => {
+  const config = loadConfig({
+    OPENAI_API_KEY: "sk",
+    BIG_MODEL: "o3",
+    OPENAI_BIG_MODEL: "ignored-for-preferred",
+    FALLBACK_PROVIDERS: "google",
+    GEMINI_API_KEY: "gm",
+  });
+  assert.equal(config.models.openai.big, "o3");
+  assert.equal(config.models.google.big, "gemini-2.5-pro");
+});
+
+Deno.test("loadConfig() checks the fallback providers' keys and values", () => {
+  const error = (() => {
+    try {
+      loadConfig({
+        OPENAI_API_KEY: "sk",
+        FALLBACK_PROVIDERS: "google,azure,bedrock",
+        MAX_RETRIES: "many",
+      });
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  assert.deepEqual(error.problems, [
+    "FALLBACK_PROVIDERS takes a comma list of: openai, google, azure, anthropic",
+    "MAX_RETRIES takes a whole number from 0 to 99",
+  ]);
+  const missing = (() => {
+    try {
+      loadConfig({ OPENAI_API_KEY: "sk", FALLBACK_PROVIDERS: "google,azure" });
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(missing instanceof ConfigError);
+  assert.deepEqual(missing.problems, [
+    "GEMINI_API_KEY is required when FALLBACK_PROVIDERS names google",
+    "AZURE_OPENAI_API_KEY is required when FALLBACK_PROVIDERS names azure",
+    "AZURE_OPENAI_ENDPOINT is required when FALLBACK_PROVIDERS names azure (https://<resource>.openai.azure.com)",
+  ]);
+});

@@ -7,7 +7,7 @@
  * (`deno install` puts it in Deno's npm cache); other platforms skip this test.
  */
 import assert from "node:assert/strict";
-import { createFakeUpstream, serveFake, textReply, toolReply } from "../bench/fake_upstream.ts";
+import { createFakeUpstream, DIALECTS, serveFake } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/log.ts";
 import { createHandler } from "../lib/server.ts";
 import meta from "../deno.json" with { type: "json" };
@@ -33,67 +33,116 @@ async function claudeBinary(): Promise<string> {
   return path;
 }
 
-Deno.test({
-  name: "Claude Code writes a file through ccproxy and prints the final answer",
-  ignore: !supported,
-  async fn() {
-    const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
-    const target = `${work}/hello.txt`;
-    const upstream = createFakeUpstream((request) => {
-      const body = request.body as {
-        messages: Array<{ role: string }>;
-        tools?: Array<{ function: { name: string } }>;
-      };
-      if (body.messages.some((m) => m.role === "tool")) return textReply(["I wrote ", "the file."]);
-      if (body.tools?.some((t) => t.function.name === "Write")) {
-        return toolReply([{
-          id: "call_write_1",
-          name: "Write",
-          args: { file_path: target, content: "hello from ccproxy\n" },
-        }]);
-      }
-      return textReply(["ok"]);
-    });
-    const fake = serveFake(upstream);
-    const handler = createHandler(testConfig({ OPENAI_BASE_URL: `${fake.url}/v1` }), {
-      logger: createLogger({ write: () => {} }),
-    });
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
-    try {
-      const result = await new Deno.Command(await claudeBinary(), {
-        args: ["-p", "Write hello to hello.txt", "--allowedTools", "Write"],
-        cwd: work,
-        clearEnv: true,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: `${work}/home`,
-          ANTHROPIC_BASE_URL: `http://127.0.0.1:${proxy.addr.port}`,
-          ANTHROPIC_API_KEY: "sk-ant-test",
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-        },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(result.stdout);
-      const stderr = new TextDecoder().decode(result.stderr);
-      assert.equal(result.code, 0, `claude exited ${result.code}: ${stderr}`);
-      assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
-      assert.match(stdout, /I wrote the file\./);
+type Name = "openai" | "azure" | "google";
 
-      const second = upstream.requests.find((r) =>
-        (r.body.messages as Array<{ role: string }>).some((m) => m.role === "tool")
-      )!;
-      const messages = second.body.messages as Array<Record<string, unknown>>;
-      const call = messages.findIndex((m) => m.role === "assistant" && m.tool_calls);
-      assert.equal(messages[call + 1].role, "tool", "the result follows its call");
-      assert.equal(messages[call + 1].tool_call_id, "call_write_1");
-      assert.match(String(messages[call + 1].content), /hello\.txt/);
-      assert.ok(!JSON.stringify(second.body).includes("cache_control"));
-    } finally {
-      await proxy.shutdown();
-      await fake.close();
-      await Deno.remove(work, { recursive: true });
-    }
+/** How each backend's request shows a tool result and the declared tools. */
+const SHAPES: Record<Name, {
+  env: (url: string) => Record<string, string>;
+  answered: (body: Record<string, unknown>) => boolean;
+  tools: (body: Record<string, unknown>) => string[];
+  result: (body: Record<string, unknown>) => string;
+}> = {
+  openai: {
+    env: (url) => ({ OPENAI_BASE_URL: `${url}/v1` }),
+    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
+    tools: (body) =>
+      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+    result: (body) =>
+      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
   },
-});
+  azure: {
+    env: (url) => ({
+      PREFERRED_PROVIDER: "azure",
+      AZURE_OPENAI_API_KEY: "az-test",
+      AZURE_OPENAI_ENDPOINT: url,
+      BIG_MODEL: "big-deployment",
+      SMALL_MODEL: "small-deployment",
+    }),
+    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
+    tools: (body) =>
+      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+    result: (body) =>
+      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
+  },
+  google: {
+    env: (url) => ({
+      PREFERRED_PROVIDER: "google",
+      GEMINI_API_KEY: "gm-test",
+      GEMINI_BASE_URL: url,
+    }),
+    answered: (body) => JSON.stringify(body.contents ?? []).includes('"functionResponse"'),
+    tools: (body) =>
+      ((body.tools ?? []) as Array<{ functionDeclarations: Array<{ name: string }> }>)
+        .flatMap((t) => t.functionDeclarations.map((d) => d.name)),
+    result: (body) => JSON.stringify(body.contents),
+  },
+};
+
+const SIGNATURE = "CiQBcsjafF+9/c2lnbmF0dXJl+AbCd==";
+
+for (const name of Object.keys(SHAPES) as Name[]) {
+  Deno.test({
+    name: `Claude Code writes a file through ccproxy on ${name} and prints the final answer`,
+    ignore: !supported,
+    async fn() {
+      const shape = SHAPES[name];
+      const dialect = DIALECTS[name];
+      const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
+      const target = `${work}/hello.txt`;
+      const upstream = createFakeUpstream((request) => {
+        if (request.url.includes(":countTokens")) return { json: { totalTokens: 100 } };
+        if (shape.answered(request.body)) return dialect.text(["I wrote ", "the file."]);
+        if (shape.tools(request.body).includes("Write")) {
+          return dialect.tools([{
+            id: "call_write_1",
+            name: "Write",
+            args: { file_path: target, content: "hello from ccproxy\n" },
+            signature: SIGNATURE,
+          }]);
+        }
+        return dialect.text(["ok"]);
+      });
+      const fake = serveFake(upstream);
+      const handler = createHandler(testConfig(shape.env(fake.url)), {
+        logger: createLogger({ write: () => {} }),
+      });
+      const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+      try {
+        const result = await new Deno.Command(await claudeBinary(), {
+          args: ["-p", "Write hello to hello.txt", "--allowedTools", "Write"],
+          cwd: work,
+          clearEnv: true,
+          env: {
+            PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+            HOME: `${work}/home`,
+            ANTHROPIC_BASE_URL: `http://127.0.0.1:${proxy.addr.port}`,
+            ANTHROPIC_API_KEY: "sk-ant-test",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+          },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stdout = new TextDecoder().decode(result.stdout);
+        const stderr = new TextDecoder().decode(result.stderr);
+        assert.equal(result.code, 0, `claude exited ${result.code}: ${stderr}`);
+        assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
+        assert.match(stdout, /I wrote the file\./);
+
+        const second = upstream.requests.find((r) => shape.answered(r.body))!;
+        assert.match(shape.result(second.body), /hello\.txt/, "the tool result reached the model");
+        assert.ok(!JSON.stringify(second.body).includes("cache_control"));
+        if (name === "google") {
+          assert.ok(
+            JSON.stringify(second.body).includes(`"thoughtSignature":"${SIGNATURE}"`),
+            "signature restored",
+          );
+        }
+      } finally {
+        await proxy.shutdown();
+        await fake.close();
+        await Deno.remove(work, { recursive: true });
+      }
+    },
+  });
+}
