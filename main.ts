@@ -26,15 +26,25 @@ Options:
   --help            show this help
   --version         print the version
 
-Environment (see .env.example):
-  PREFERRED_PROVIDER  openai | google | azure (default openai)
-  OPENAI_API_KEY      OpenAI key (optional when OPENAI_BASE_URL points at a local server)
-  OPENAI_BASE_URL     default https://api.openai.com/v1
-  BIG_MODEL           opus-class and unknown claude-* names (default gpt-4.1)
-  MIDDLE_MODEL        sonnet names (default: BIG_MODEL)
-  SMALL_MODEL         haiku names (default gpt-4.1-mini)
-  GEMINI_API_KEY, GEMINI_BASE_URL, AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT,
-  AZURE_OPENAI_API_VERSION, HOST, PORT, DEBUG, SIGNATURE_SECRET
+Environment (see .env.example; defaults in brackets):
+  PREFERRED_PROVIDER     openai | google | azure | anthropic [openai]
+  FALLBACK_PROVIDERS     comma list tried after the preferred one []
+  BIG_MODEL              opus and unknown claude-* names [gpt-4.1 | gemini-2.5-pro]
+  MIDDLE_MODEL           sonnet names [BIG_MODEL]
+  SMALL_MODEL            haiku names [gpt-4.1-mini | gemini-2.5-flash]
+  OPENAI_API_KEY         OpenAI key (optional when OPENAI_BASE_URL is a local server)
+  OPENAI_BASE_URL        [https://api.openai.com/v1]
+  GEMINI_API_KEY         Gemini key
+  GEMINI_BASE_URL        [https://generativelanguage.googleapis.com]
+  AZURE_OPENAI_API_KEY   Azure key
+  AZURE_OPENAI_ENDPOINT  https://<resource>.openai.azure.com
+  AZURE_OPENAI_API_VERSION  api-version or v1 [2024-10-21]
+  ANTHROPIC_API_KEY      key for the anthropic passthrough
+  ANTHROPIC_UPSTREAM_URL [https://api.anthropic.com]
+  <P>_BIG_MODEL, <P>_MIDDLE_MODEL, <P>_SMALL_MODEL  per provider (P = OPENAI, GEMINI, AZURE, ANTHROPIC)
+  MAX_RETRIES            retries per provider before falling back [2]
+  MAX_RETRY_DELAY_MS     cap on one retry wait, retry-after included [10000]
+  HOST [127.0.0.1]  PORT [8082]  DEBUG [false]  SIGNATURE_SECRET [derived from the keys]
 `;
 
 /** Reads `path` as a `.env` file; a missing file is no error. */
