@@ -17,6 +17,8 @@ export interface ModelInfo {
   minEffort?: "none" | "minimal" | "low";
   /** Rejects `stop` (o3, o4-mini). */
   noStop?: boolean;
+  /** Served only by the Responses API (codex, -pro, deep research). */
+  responsesOnly?: boolean;
 }
 
 // Ordered: the first pattern that matches wins, so specific names come before families.
@@ -46,9 +48,14 @@ export const UNKNOWN_MODEL: ModelInfo = { maxOutput: 8_192, context: 128_000, re
 /** Looks up an OpenAI-family model by id (a `provider/` prefix or date suffix is fine). */
 export function openaiModelInfo(model: string): ModelInfo {
   const id = model.toLowerCase().replace(/^.*\//, "");
-  for (const [pattern, info] of OPENAI_MODELS) if (pattern.test(id)) return info;
-  return UNKNOWN_MODEL;
+  const responsesOnly = RESPONSES_ONLY.test(id);
+  for (const [pattern, info] of OPENAI_MODELS) {
+    if (pattern.test(id)) return responsesOnly ? { ...info, responsesOnly } : info;
+  }
+  return responsesOnly ? { ...UNKNOWN_MODEL, reasoning: true, responsesOnly } : UNKNOWN_MODEL;
 }
+
+const RESPONSES_ONLY = /codex|(^|-)pro($|-)|deep-research|computer-use/;
 
 /** Limits and thinking controls of a Gemini model. */
 export interface GeminiModelInfo {

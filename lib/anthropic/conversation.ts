@@ -17,6 +17,7 @@ import type {
   Message,
   MessagesRequest,
   OtherBlock,
+  Tool,
   ToolResultBlock,
   ToolUseBlock,
 } from "./schema.ts";
@@ -269,4 +270,15 @@ function documentText(doc: DocumentBlock): string {
 
 function text(value: string): Part {
   return { kind: "text", text: value };
+}
+
+/** Client tools only: server tools (web search, …) and Claude Code's deferred placeholder go. */
+export function clientTools(tools: Tool[] | undefined): Tool[] {
+  return (tools ?? []).filter((tool) => {
+    if (tool.type && tool.type !== "custom") return false;
+    // Claude Code's deferred-tool placeholder declares nothing callable.
+    const properties = tool.input_schema?.properties;
+    const empty = !properties || Object.keys(properties as object).length === 0;
+    return !(tool.defer_loading === true && empty);
+  });
 }

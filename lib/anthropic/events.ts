@@ -23,6 +23,8 @@ export interface MessageInit {
   inputTokens: number;
   /** Signs a finished thinking block; the result goes out as its `signature_delta`. */
   signThinking: (thinking: string) => string;
+  /** `display: "omitted"`: thinking blocks keep their signature but carry no text. */
+  omitThinkingText?: boolean;
 }
 
 type Open = "text" | "thinking" | "tool_use" | undefined;
@@ -101,7 +103,7 @@ export class EventWriter {
   thinking(delta: string): void {
     if (this.#ended) return;
     this.#ensure("thinking");
-    if (!delta) return;
+    if (!delta || this.#init.omitThinkingText) return;
     this.#thinkingText += delta;
     this.#outputChars += delta.length;
     this.#emit({

@@ -9,7 +9,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { EventSourceMessage } from "eventsource-parser/stream";
-import { type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
 import { EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
@@ -163,15 +163,6 @@ export function toGeminiRequest(
     choice && "disable_parallel_tool_use" in choice && choice.disable_parallel_tool_use,
   );
   return { body, toolNames, singleCall, dropped: conversation.dropped };
-}
-
-function clientTools(tools: Tool[] | undefined): Tool[] {
-  return (tools ?? []).filter((tool) => {
-    if (tool.type && tool.type !== "custom") return false;
-    const properties = tool.input_schema?.properties;
-    const empty = !properties || Object.keys(properties as object).length === 0;
-    return !(tool.defer_loading === true && empty);
-  });
 }
 
 function toolConfig(

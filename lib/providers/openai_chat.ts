@@ -6,7 +6,7 @@
  */
 import type { EventSourceMessage } from "eventsource-parser/stream";
 import type OpenAI from "openai";
-import { type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
 import { EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
@@ -110,18 +110,8 @@ export function toChatRequest(
   return { body, toolNames, dropped: conversation.dropped };
 }
 
-/** Client tools only: server tools (web search, …) have no Chat equivalent. */
-function clientTools(tools: Tool[] | undefined): Tool[] {
-  return (tools ?? []).filter((tool) => {
-    if (tool.type && tool.type !== "custom") return false;
-    // Claude Code's deferred-tool placeholder declares nothing callable.
-    const properties = tool.input_schema?.properties;
-    const empty = !properties || Object.keys(properties as object).length === 0;
-    return !(tool.defer_loading === true && empty);
-  });
-}
-
-function cleanSchema(schema: Record<string, unknown> | undefined): Record<string, unknown> {
+/** A tool's `input_schema` for OpenAI: `$schema` removed, a root `type` guaranteed. */
+export function cleanSchema(schema: Record<string, unknown> | undefined): Record<string, unknown> {
   if (!schema) return { type: "object", properties: {} };
   const { $schema: _, ...rest } = schema;
   if (rest.type === undefined) rest.type = "object";

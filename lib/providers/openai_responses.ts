@@ -1,0 +1,441 @@
+/**
+ * The OpenAI Responses API (`POST /responses`), where current reasoning models work best and some
+ * work only: Anthropic request → Responses body, and the Responses event stream → Anthropic events.
+ *
+ * Reasoning survives the round trip statelessly: each reasoning item's id and
+ * `encrypted_content` travel to the client inside the thinking block's signed envelope, and
+ * come back as a reasoning item in front of the call it preceded.
+ *
+ * @module
+ */
+import type { EventSourceMessage } from "eventsource-parser/stream";
+import type OpenAI from "openai";
+import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import { fromUpstream } from "../anthropic/errors.ts";
+import { EventWriter, type MessageInit } from "../anthropic/events.ts";
+import type {
+  MessagesRequest,
+  StopReason,
+  StreamEvent,
+  ToolChoice,
+  Usage,
+} from "../anthropic/schema.ts";
+import { decideEffort, type Effort } from "../effort.ts";
+import { shortHash } from "../ids.ts";
+import { type ModelInfo, openaiModelInfo } from "../models.ts";
+import type { Signer } from "../signature.ts";
+import { callIdAlias, cleanSchema, toolAlias } from "./openai_chat.ts";
+
+type Body = OpenAI.Responses.ResponseCreateParamsStreaming;
+type InputItem = OpenAI.Responses.ResponseInputItem;
+type InputContent = OpenAI.Responses.ResponseInputContent;
+
+/** A translated request and what is needed to translate the answer back. */
+export interface ResponsesTranslation {
+  /** The `/responses` body. */
+  body: Body;
+  /** Upstream tool name → client tool name. */
+  toolNames: Map<string, string>;
+  /** Whether thinking blocks go back to the client (the client asked for thinking). */
+  thinking: boolean;
+  /** `display: "omitted"`. */
+  omitThinkingText: boolean;
+  /** Blocks left out (foreign thinking included), for the debug log. */
+  dropped: string[];
+}
+
+/** Options of {@link toResponsesRequest}. */
+export interface ResponsesOptions {
+  /** Verifies thinking signatures (only this provider's own reasoning is replayed). */
+  signer: Signer;
+  /** The provider name in envelopes (`openai`, `azure`). */
+  provider: string;
+  /** A stable per-conversation key (Claude Code's session id), hashed into `prompt_cache_key`. */
+  sessionKey?: string;
+  /** Leave reasoning items out (the retry after an upstream rejected them). */
+  withoutReasoning?: boolean;
+  /** Model limits; looked up from the model name when absent. */
+  info?: ModelInfo;
+}
+
+const BILLING_HEADER = /^x-anthropic-billing-header:/;
+
+/** The envelope kind of this API's reasoning. */
+export function envelopeKind(provider: string): string {
+  return `${provider}_responses`;
+}
+
+/** Translates an Anthropic request into a streaming Responses request. */
+export function toResponsesRequest(
+  request: MessagesRequest,
+  model: string,
+  options: ResponsesOptions,
+): ResponsesTranslation {
+  const info = options.info ?? openaiModelInfo(model);
+  const conversation = normalize(request);
+  const toolNames = new Map<string, string>();
+  const alias = (name: string) => {
+    const upstream = toolAlias(name);
+    toolNames.set(upstream, name);
+    return upstream;
+  };
+  const intent = decideEffort(request.thinking, request.output_config?.effort);
+  const thinking = info.reasoning && intent.requested && intent.effort !== "off";
+  const dropped = [...conversation.dropped];
+  const body: Body = {
+    model,
+    input: inputItems(conversation, alias, { ...options, model, dropped }),
+    stream: true,
+    store: false,
+    max_output_tokens: Math.max(16, Math.min(request.max_tokens, info.maxOutput)),
+  };
+  const system = conversation.system.filter((text) => !BILLING_HEADER.test(text));
+  if (system.length) body.instructions = system.join("\n\n");
+  if (!info.reasoning) {
+    if (request.temperature != null) body.temperature = request.temperature;
+    if (request.top_p != null) body.top_p = request.top_p;
+  } else {
+    const reasoning: OpenAI.Reasoning = {};
+    if (intent.effort) reasoning.effort = effortFor(intent.effort, info);
+    if (thinking && !intent.omitText) reasoning.summary = "auto";
+    if (reasoning.effort || reasoning.summary) body.reasoning = reasoning;
+    if (thinking) body.include = ["reasoning.encrypted_content"];
+  }
+  const tools = clientTools(request.tools);
+  if (tools.length) {
+    body.tools = tools.map((tool) => ({
+      type: "function" as const,
+      name: alias(tool.name),
+      description: tool.description ?? "",
+      parameters: cleanSchema(tool.input_schema),
+      strict: false,
+    }));
+    const choice = toolChoice(request.tool_choice, alias);
+    if (choice) body.tool_choice = choice;
+    const disable = request.tool_choice && "disable_parallel_tool_use" in request.tool_choice &&
+      request.tool_choice.disable_parallel_tool_use;
+    if (disable) body.parallel_tool_calls = false;
+  }
+  const format = request.output_config?.format ?? request.output_format;
+  if (format) {
+    body.text = {
+      format: { type: "json_schema", name: "output", schema: format.schema, strict: false },
+    };
+  }
+  const session = options.sessionKey ?? request.metadata?.user_id ?? undefined;
+  if (session) body.prompt_cache_key = `ccproxy-${shortHash(session, 32)}`;
+  return { body, toolNames, thinking, omitThinkingText: intent.omitText, dropped };
+}
+
+function effortFor(
+  effort: Effort,
+  info: ModelInfo,
+): "none" | "minimal" | "low" | "medium" | "high" {
+  if (effort === "off") return info.minEffort ?? "low";
+  if (effort === "xhigh" || effort === "max") return "high";
+  return effort;
+}
+
+function toolChoice(
+  choice: ToolChoice | undefined,
+  alias: (name: string) => string,
+): Body["tool_choice"] {
+  switch (choice?.type) {
+    case "any":
+      return "required";
+    case "tool":
+      return { type: "function", name: alias(choice.name) };
+    case "none":
+      return "none";
+    case "auto":
+      return "auto";
+  }
+  return undefined;
+}
+
+interface ReplayPayload {
+  id: string;
+  enc?: string;
+}
+
+function inputItems(
+  conversation: Conversation,
+  alias: (name: string) => string,
+  options: ResponsesOptions & { model: string; dropped: string[] },
+): InputItem[] {
+  const items: InputItem[] = [];
+  for (const turn of conversation.turns) {
+    if (turn.role === "system") {
+      items.push({ type: "message", role: "system", content: turn.text });
+    } else if (turn.role === "user") {
+      items.push({ type: "message", role: "user", content: turn.parts.map(inputPart) });
+    } else {
+      for (const item of turn.items) {
+        if (item.kind === "text") {
+          items.push({ type: "message", role: "assistant", content: item.text });
+        } else if (item.kind === "call") {
+          items.push({
+            type: "function_call",
+            call_id: callIdAlias(item.id),
+            name: alias(item.name),
+            arguments: JSON.stringify(item.input),
+          });
+        } else {
+          const replay = ownReasoning(item.signature, options);
+          if (!replay) {
+            options.dropped.push("thinking (not this model's reasoning)");
+            continue;
+          }
+          if (options.withoutReasoning) continue;
+          items.push({
+            type: "reasoning",
+            id: replay.id,
+            summary: item.text ? [{ type: "summary_text", text: item.text }] : [],
+            encrypted_content: replay.enc,
+          });
+        }
+      }
+      for (const result of turn.results) {
+        const texts = result.parts.flatMap((p) => p.kind === "text" ? [p.text] : []);
+        const attached = result.parts.filter((p) => p.kind !== "text");
+        let text = texts.join("\n");
+        if (result.isError) text = `Error: ${text}`;
+        const output = attached.length
+          ? [...(text ? [{ type: "input_text" as const, text }] : []), ...attached.map(inputPart)]
+          : text || "(no output)";
+        items.push({
+          type: "function_call_output",
+          call_id: callIdAlias(result.id),
+          output: output as string,
+        });
+      }
+    }
+  }
+  return items;
+}
+
+/** The replay data of a thinking block this provider and model produced, else undefined. */
+function ownReasoning(
+  signature: string,
+  options: ResponsesOptions & { model: string },
+): ReplayPayload | undefined {
+  const payload = options.signer.verify(signature);
+  if (!payload || payload.p !== envelopeKind(options.provider) || payload.m !== options.model) {
+    return undefined;
+  }
+  const data = payload.d as ReplayPayload | undefined;
+  // Without encrypted content a reasoning item only references server state, which a
+  // stateless (store: false) request cannot use.
+  return data?.id && data.enc ? data : undefined;
+}
+
+function inputPart(part: Part): InputContent {
+  switch (part.kind) {
+    case "text":
+      return { type: "input_text", text: part.text };
+    case "image":
+      return {
+        type: "input_image",
+        detail: "auto",
+        image_url: part.url ?? `data:${part.mediaType};base64,${part.data}`,
+      };
+    case "pdf":
+      if (part.url) return { type: "input_file", file_url: part.url };
+      return {
+        type: "input_file",
+        filename: part.title || "document.pdf",
+        file_data: `data:application/pdf;base64,${part.data}`,
+      };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response stream
+// ---------------------------------------------------------------------------------------------
+
+/** What the stream translator needs besides the upstream events. */
+export interface ResponsesStreamContext extends MessageInit {
+  /** Upstream tool name → client tool name. */
+  toolNames: Map<string, string>;
+  /** Thinking blocks go to the client (it asked for thinking). */
+  thinking: boolean;
+  /** The backend model, named in envelopes. */
+  upstreamModel: string;
+  /** Provider name (`openai`, `azure`). */
+  provider: string;
+  /** Seals reasoning items into thinking-block signatures. */
+  signer: Signer;
+}
+
+type ResponseUsage = OpenAI.Responses.ResponseUsage;
+
+/** Responses usage → Anthropic usage (cached input reported apart). */
+export function responsesUsage(
+  usage: ResponseUsage | undefined | null,
+  estimate: number,
+  chars: number,
+): Usage {
+  if (!usage) {
+    return {
+      input_tokens: estimate,
+      output_tokens: Math.ceil(chars / 4),
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    };
+  }
+  const cached = usage.input_tokens_details?.cached_tokens ?? 0;
+  return {
+    input_tokens: Math.max(0, usage.input_tokens - cached),
+    output_tokens: usage.output_tokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: cached,
+  };
+}
+
+interface StreamedEvent {
+  type: string;
+  item?: {
+    type: string;
+    id?: string;
+    call_id?: string;
+    name?: string;
+    arguments?: string;
+    encrypted_content?: string | null;
+  };
+  item_id?: string;
+  delta?: string;
+  summary_index?: number;
+  response?: {
+    usage?: ResponseUsage | null;
+    status?: string;
+    incomplete_details?: { reason?: string } | null;
+    error?: { code?: string; message?: string } | null;
+  };
+  code?: string;
+  message?: string;
+}
+
+/** Responses SSE messages → Anthropic events. */
+export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessage, StreamEvent> {
+  constructor(context: ResponsesStreamContext) {
+    let out!: EventWriter;
+    let calls = 0;
+    let refused = false;
+    let done = false;
+    let openCall: string | undefined;
+    let argsSent = false;
+    const fail = (code: string | undefined, message: string | undefined) => {
+      done = true;
+      const mapped = fromUpstream(context.provider, {
+        status: 0,
+        message: message ?? "upstream failed",
+        code,
+      }, context.model);
+      out.fail(mapped.type, mapped.message);
+    };
+    super({
+      start(controller) {
+        out = new EventWriter((event) => controller.enqueue(event), context);
+      },
+      transform(message) {
+        if (done) return;
+        let event: StreamedEvent;
+        try {
+          event = JSON.parse(message.data);
+        } catch {
+          return fail(undefined, `${context.provider}: upstream sent an event that is not JSON`);
+        }
+        switch (event.type) {
+          case "response.created":
+            out.start();
+            break;
+          case "response.output_item.added":
+            if (event.item?.type === "function_call") {
+              calls++;
+              openCall = event.item.id;
+              argsSent = false;
+              const name = event.item.name ?? "";
+              out.toolStart(
+                sanitize(event.item.call_id ?? event.item.id ?? ""),
+                context.toolNames.get(name) ?? name,
+              );
+            }
+            break;
+          case "response.reasoning_summary_part.added":
+            if (context.thinking && (event.summary_index ?? 0) > 0) out.thinking("\n\n");
+            break;
+          case "response.reasoning_summary_text.delta":
+            if (context.thinking) out.thinking(event.delta ?? "");
+            break;
+          case "response.output_text.delta":
+            out.text(event.delta ?? "");
+            break;
+          case "response.refusal.delta":
+            refused = true;
+            out.text(event.delta ?? "");
+            break;
+          case "response.function_call_arguments.delta":
+            if (event.item_id === openCall && event.delta) {
+              argsSent = true;
+              out.toolArgs(event.delta);
+            }
+            break;
+          case "response.output_item.done": {
+            const item = event.item;
+            if (item?.type === "reasoning" && context.thinking) {
+              out.signature(context.signer.sign({
+                p: envelopeKind(context.provider),
+                m: context.upstreamModel,
+                d: { id: item.id, enc: item.encrypted_content ?? undefined },
+              }));
+              out.closeBlock();
+            } else if (item?.type === "function_call") {
+              if (!argsSent && item.arguments) out.toolArgs(item.arguments);
+              out.closeBlock();
+              openCall = undefined;
+            } else if (item?.type === "message") out.closeBlock();
+            break;
+          }
+          case "response.completed":
+          case "response.incomplete": {
+            done = true;
+            const reason = event.response?.incomplete_details?.reason;
+            let stop: StopReason = calls > 0 ? "tool_use" : "end_turn";
+            if (event.type === "response.incomplete") {
+              stop = reason === "content_filter" ? "refusal" : "max_tokens";
+            }
+            if (refused) stop = "refusal";
+            out.stop(
+              stop,
+              responsesUsage(event.response?.usage, context.inputTokens, out.outputChars),
+            );
+            break;
+          }
+          case "response.failed":
+            fail(event.response?.error?.code, event.response?.error?.message);
+            break;
+          case "error":
+            fail(event.code, event.message);
+            break;
+        }
+      },
+      flush() {
+        if (!done) {
+          out.fail(
+            "api_error",
+            `${context.provider}: upstream stream ended before response.completed`,
+          );
+        }
+      },
+    });
+  }
+}
+
+function sanitize(id: string): string {
+  return id.replace(/[^a-zA-Z0-9_-]/g, "_") || "toolu_unknown";
+}
+
+/** True for the 400 an upstream gives when it cannot use a replayed reasoning item. */
+export function rejectedReasoning(message: string): boolean {
+  return /Item with id '?rs_|reasoning item|encrypted[_ ]content/i.test(message);
+}
