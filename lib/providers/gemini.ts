@@ -17,7 +17,6 @@ import type {
   MessagesRequest,
   StopReason,
   StreamEvent,
-  Tool,
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";

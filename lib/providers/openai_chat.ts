@@ -13,7 +13,6 @@ import type {
   MessagesRequest,
   StopReason,
   StreamEvent,
-  Tool,
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
