@@ -8,7 +8,16 @@
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import type { CountTokensRequest, MessagesRequest, StreamEvent } from "./anthropic/schema.ts";
-import type { Config, Provider } from "./config.ts";
+import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "./config.ts";
+import { ProxyError } from "./anthropic/errors.ts";
+import { decideEffort } from "./effort.ts";
+import { openaiModelInfo } from "./models.ts";
+import {
+  envelopeKind,
+  rejectedReasoning,
+  ResponsesToAnthropicStream,
+  toResponsesRequest,
+} from "./providers/openai_responses.ts";
 import type { Logger } from "./log.ts";
 import { AnthropicEventStream, postAnthropic } from "./providers/anthropic.ts";
 import {
@@ -57,6 +66,9 @@ function sse(response: Response) {
     .pipeThrough(new EventSourceParserStream());
 }
 
+/** Chat's answer for models it does not serve ("only supported in v1/responses", "not a chat model"). */
+const RESPONSES_ONLY_404 = /v1\/responses|not a chat model/i;
+
 function logDropped(context: OpenContext, dropped: string[]): void {
   if (dropped.length) context.log.debug(`dropped blocks: ${[...new Set(dropped)].join(", ")}`);
 }
@@ -80,8 +92,68 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     query: azureV1 ? undefined : { "api-version": config.azureApiVersion },
   });
 
-  const chat = (endpoint: OpenAIEndpoint, path: (model: string) => string): Backend => ({
-    async open(request, target, context) {
+  const azureResponses = azureV1 ? azure : createOpenAIEndpoint({
+    baseURL: `${config.azureEndpoint}/openai`,
+    apiKey: config.azureApiKey,
+    fetch: fetchFn,
+    provider: "azure",
+    headers: { "api-key": config.azureApiKey, authorization: null },
+    query: { "api-version": config.azureResponsesApiVersion },
+  });
+
+  /** Responses API, with one retry without reasoning items if the upstream rejects them. */
+  const responses =
+    (endpoint: OpenAIEndpoint): Backend["open"] => async (request, target, context) => {
+      const options = {
+        signer,
+        provider: endpoint.provider,
+        sessionKey: context.headers?.get("x-claude-code-session-id") ?? undefined,
+      };
+      let translation = toResponsesRequest(request, target.model, options);
+      logDropped(context, translation.dropped);
+      const send = () => {
+        context.log.debug(() =>
+          `upstream ${endpoint.provider} request: ${JSON.stringify(translation.body)}`
+        );
+        return postStream(endpoint, "/responses", translation.body, {
+          signal: context.signal,
+          model: request.model,
+        });
+      };
+      let response: Response;
+      try {
+        response = await send();
+      } catch (error) {
+        if (
+          !(error instanceof ProxyError && error.status === 400 && rejectedReasoning(error.message))
+        ) throw error;
+        context.notes.push("reasoning-replay-rejected");
+        translation = toResponsesRequest(request, target.model, {
+          ...options,
+          withoutReasoning: true,
+        });
+        response = await send();
+      }
+      return sse(response).pipeThrough(
+        new ResponsesToAnthropicStream({
+          id: context.messageId,
+          model: request.model,
+          inputTokens: context.inputEstimate,
+          toolNames: translation.toolNames,
+          thinking: translation.thinking,
+          omitThinkingText: translation.omitThinkingText,
+          upstreamModel: target.model,
+          provider: endpoint.provider,
+          signer,
+          signThinking: () => signer.sign({ p: envelopeKind(endpoint.provider), m: target.model }),
+        }),
+      );
+    };
+
+  /** Chat Completions; a 404 that points at /responses is retried there once. */
+  const chat =
+    (endpoint: OpenAIEndpoint, path: (model: string) => string): Backend["open"] =>
+    async (request, target, context) => {
       const translation = toChatRequest(request, target.model);
       logDropped(context, translation.dropped);
       context.log.debug(() =>
@@ -92,6 +164,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         model: request.model,
       });
       const provider = endpoint.provider;
+      const intent = decideEffort(request.thinking, request.output_config?.effort);
       return sse(response).pipeThrough(
         new ChatToAnthropicStream({
           id: context.messageId,
@@ -100,10 +173,38 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           toolNames: translation.toolNames,
           upstreamModel: target.model,
           provider,
+          omitThinkingText: intent.omitText,
           signThinking: () => signer.sign({ p: `${provider}_chat`, m: target.model }),
           onFilter: (reason) => context.notes.push(`content_filter=${reason}`),
         }),
       );
+    };
+
+  /** Picks Chat or Responses per model and `OPENAI_API_MODE`. */
+  const openaiFamily = (
+    chatOpen: Backend["open"],
+    responsesOpen: Backend["open"],
+    official: boolean,
+  ): Backend => ({
+    async open(request, target, context) {
+      const info = openaiModelInfo(target.model);
+      const mode = config.openaiApiMode;
+      // OpenAI-compatible servers rarely have /responses: auto keeps them on Chat.
+      const viaResponses = mode === "responses" ||
+        (mode === "auto" && (info.responsesOnly || (official && info.reasoning)));
+      if (viaResponses) return responsesOpen(request, target, context);
+      try {
+        return await chatOpen(request, target, context);
+      } catch (error) {
+        if (
+          !(error instanceof ProxyError && error.status === 404 &&
+            RESPONSES_ONLY_404.test(error.message))
+        ) {
+          throw error;
+        }
+        context.notes.push("chat-404-retried-on-responses");
+        return responsesOpen(request, target, context);
+      }
     },
   });
 
@@ -163,13 +264,21 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   };
 
   return {
-    openai: chat(openai, () => "/chat/completions"),
-    azure: chat(
-      azure,
-      (model) =>
-        azureV1
-          ? "/chat/completions"
-          : `/deployments/${encodeURIComponent(model)}/chat/completions`,
+    openai: openaiFamily(
+      chat(openai, () => "/chat/completions"),
+      responses(openai),
+      config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL,
+    ),
+    azure: openaiFamily(
+      chat(
+        azure,
+        (model) =>
+          azureV1
+            ? "/chat/completions"
+            : `/deployments/${encodeURIComponent(model)}/chat/completions`,
+      ),
+      responses(azureResponses),
+      true,
     ),
     google,
     anthropic,

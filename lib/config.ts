@@ -53,6 +53,10 @@ export interface Config {
   azureEndpoint: string;
   /** Azure OpenAI api-version, or `v1`. */
   azureApiVersion: string;
+  /** Azure api-version for the Responses API (classic form; chat's is often too old). */
+  azureResponsesApiVersion: string;
+  /** Which OpenAI API serves a model: `auto` (reasoning and Responses-only models use Responses), `chat` or `responses`. */
+  openaiApiMode: "auto" | "chat" | "responses";
   /** Anthropic key for the passthrough provider. */
   anthropicApiKey: string;
   /** Anthropic API base URL for the passthrough provider. */
@@ -133,6 +137,10 @@ const EnvSchema = z.object({
   AZURE_OPENAI_API_KEY: optional,
   AZURE_OPENAI_ENDPOINT: url("AZURE_OPENAI_ENDPOINT"),
   AZURE_OPENAI_API_VERSION: optional,
+  AZURE_OPENAI_RESPONSES_API_VERSION: optional,
+  OPENAI_API_MODE: optional.refine((v) => v === undefined || /^(auto|chat|responses)$/i.test(v), {
+    message: "OPENAI_API_MODE takes auto, chat or responses",
+  }),
   HOST: optional,
   PORT: optional.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 65535),
@@ -213,6 +221,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     azureApiKey: e.AZURE_OPENAI_API_KEY ?? "",
     azureEndpoint: (e.AZURE_OPENAI_ENDPOINT ?? "").replace(/\/+$/, ""),
     azureApiVersion: e.AZURE_OPENAI_API_VERSION ?? "2024-10-21",
+    azureResponsesApiVersion: e.AZURE_OPENAI_RESPONSES_API_VERSION ?? "2025-04-01-preview",
+    openaiApiMode: (e.OPENAI_API_MODE?.toLowerCase() ?? "auto") as Config["openaiApiMode"],
     anthropicApiKey: e.ANTHROPIC_API_KEY ?? "",
     anthropicBaseUrl: (e.ANTHROPIC_UPSTREAM_URL ?? "https://api.anthropic.com").replace(/\/+$/, ""),
     host: e.HOST ?? "127.0.0.1",

@@ -162,11 +162,11 @@ Deno.test("routing follows the model family", async (t) => {
     ["claude-3-5-haiku-latest", {}, "gpt-4.1-mini"],
     ["claude-sonnet-5-5", {}, "gpt-4.1"],
     ["claude-sonnet-5-5", { MIDDLE_MODEL: "gpt-4.1-nano" }, "gpt-4.1-nano"],
-    ["claude-opus-5-5", { BIG_MODEL: "o3" }, "o3"],
+    ["claude-opus-5-5", { BIG_MODEL: "o3", OPENAI_API_MODE: "chat" }, "o3"],
     ["claude-fable-5", {}, "gpt-4.1"],
     ["claude-mythos-5-1", {}, "gpt-4.1"],
     ["gpt-4o-mini", {}, "gpt-4o-mini"],
-    ["openai/gpt-5", {}, "gpt-5"],
+    ["openai/gpt-5", { OPENAI_API_MODE: "chat" }, "gpt-5"],
   ];
   for (const [model, env, expected] of cases) {
     await t.step(`${model} → ${expected}`, async () => {
