@@ -304,3 +304,161 @@ export const DIALECTS: Record<"openai" | "azure" | "google", Dialect> = {
   azure: chatDialect,
   google: geminiDialect,
 };
+
+/** One Responses stream: `response.created`, the given output events, then a terminal event. */
+function responsesStream(
+  output: unknown[],
+  terminal: { type?: string; usage?: Record<string, unknown>; extra?: Record<string, unknown> } =
+    {},
+): Reply {
+  const response = { id: "resp_fake", object: "response", status: "in_progress", output: [] };
+  return {
+    done: false,
+    chunks: [
+      { type: "response.created", response },
+      ...output,
+      {
+        type: terminal.type ?? "response.completed",
+        response: {
+          ...response,
+          status: terminal.type === "response.incomplete" ? "incomplete" : "completed",
+          usage: terminal.usage ?? {
+            input_tokens: 12,
+            input_tokens_details: { cached_tokens: 0 },
+            output_tokens: 5,
+            output_tokens_details: { reasoning_tokens: 0 },
+            total_tokens: 17,
+          },
+          ...terminal.extra,
+        },
+      },
+    ],
+  };
+}
+
+/** Responses events of one reasoning item with a summary and encrypted content. */
+export function reasoningEvents(
+  index: number,
+  id: string,
+  summary: string,
+  encrypted: string,
+): unknown[] {
+  return [
+    {
+      type: "response.output_item.added",
+      output_index: index,
+      item: { type: "reasoning", id, summary: [] },
+    },
+    {
+      type: "response.reasoning_summary_part.added",
+      item_id: id,
+      output_index: index,
+      summary_index: 0,
+    },
+    {
+      type: "response.reasoning_summary_text.delta",
+      item_id: id,
+      output_index: index,
+      summary_index: 0,
+      delta: summary,
+    },
+    {
+      type: "response.output_item.done",
+      output_index: index,
+      item: {
+        type: "reasoning",
+        id,
+        summary: [{ type: "summary_text", text: summary }],
+        encrypted_content: encrypted,
+      },
+    },
+  ];
+}
+
+function messageEvents(index: number, pieces: string[]): unknown[] {
+  const id = `msg_fake${index}`;
+  return [
+    {
+      type: "response.output_item.added",
+      output_index: index,
+      item: { type: "message", id, role: "assistant", content: [] },
+    },
+    ...pieces.map((delta) => ({
+      type: "response.output_text.delta",
+      item_id: id,
+      output_index: index,
+      content_index: 0,
+      delta,
+    })),
+    {
+      type: "response.output_item.done",
+      output_index: index,
+      item: { type: "message", id, role: "assistant" },
+    },
+  ];
+}
+
+function callEvents(index: number, call: FakeCall): unknown[] {
+  const id = `fc_${call.id}`;
+  const json = JSON.stringify(call.args);
+  const half = Math.floor(json.length / 2);
+  return [
+    {
+      type: "response.output_item.added",
+      output_index: index,
+      item: { type: "function_call", id, call_id: call.id, name: call.name, arguments: "" },
+    },
+    {
+      type: "response.function_call_arguments.delta",
+      item_id: id,
+      output_index: index,
+      delta: json.slice(0, half),
+    },
+    {
+      type: "response.function_call_arguments.delta",
+      item_id: id,
+      output_index: index,
+      delta: json.slice(half),
+    },
+    {
+      type: "response.output_item.done",
+      output_index: index,
+      item: { type: "function_call", id, call_id: call.id, name: call.name, arguments: json },
+    },
+  ];
+}
+
+/** Builds Responses API replies; `reasoning` puts an encrypted reasoning item first. */
+export function responsesDialect(
+  reasoning?: { id: string; summary: string; encrypted: string },
+): Dialect {
+  const lead = () =>
+    reasoning ? reasoningEvents(0, reasoning.id, reasoning.summary, reasoning.encrypted) : [];
+  const offset = reasoning ? 1 : 0;
+  return {
+    text: (pieces, usage = { prompt: 12, completion: 5 }) =>
+      responsesStream([...lead(), ...messageEvents(offset, pieces)], {
+        usage: {
+          input_tokens: usage.prompt,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: usage.completion,
+          total_tokens: usage.prompt + usage.completion,
+        },
+      }),
+    tools: (calls, text) =>
+      responsesStream([
+        ...lead(),
+        ...(text ? messageEvents(offset, [text]) : []),
+        ...calls.flatMap((call, i) => callEvents(offset + (text ? 1 : 0) + i, call)),
+      ]),
+    thinking: (thought, answer) =>
+      responsesStream([
+        ...reasoningEvents(0, "rs_think", thought, "ENC_think"),
+        ...messageEvents(1, [answer]),
+      ]),
+    error: (status, message) => ({
+      status,
+      error: { error: { message, type: "error", code: null } },
+    }),
+  };
+}
