@@ -7,7 +7,13 @@
  * (`deno install` puts it in Deno's npm cache); other platforms skip this test.
  */
 import assert from "node:assert/strict";
-import { createFakeUpstream, DIALECTS, serveFake } from "../bench/fake_upstream.ts";
+import {
+  createFakeUpstream,
+  type Dialect,
+  DIALECTS,
+  responsesDialect,
+  serveFake,
+} from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/log.ts";
 import { createHandler } from "../lib/server.ts";
 import meta from "../deno.json" with { type: "json" };
@@ -33,7 +39,7 @@ async function claudeBinary(): Promise<string> {
   return path;
 }
 
-type Name = "openai" | "azure" | "google";
+type Name = "openai" | "azure" | "google" | "responses" | "gemini3" | "reasoning_compat";
 
 /** How each backend's request shows a tool result and the declared tools. */
 const SHAPES: Record<Name, {
@@ -64,6 +70,43 @@ const SHAPES: Record<Name, {
     result: (body) =>
       JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
   },
+  responses: {
+    env: (url) => ({
+      OPENAI_BASE_URL: `${url}/v1`,
+      OPENAI_API_MODE: "responses",
+      BIG_MODEL: "o3",
+      SMALL_MODEL: "o4-mini",
+    }),
+    answered: (body) => JSON.stringify(body.input ?? []).includes('"function_call_output"'),
+    tools: (body) => ((body.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
+    result: (body) => JSON.stringify(body.input),
+  },
+  gemini3: {
+    env: (url) => ({
+      PREFERRED_PROVIDER: "google",
+      GEMINI_API_KEY: "gm-test",
+      GEMINI_BASE_URL: url,
+      BIG_MODEL: "gemini-3-pro-preview",
+      SMALL_MODEL: "gemini-3-flash-preview",
+    }),
+    answered: (body) => JSON.stringify(body.contents ?? []).includes('"functionResponse"'),
+    tools: (body) =>
+      ((body.tools ?? []) as Array<{ functionDeclarations: Array<{ name: string }> }>)
+        .flatMap((t) => t.functionDeclarations.map((d) => d.name)),
+    result: (body) => JSON.stringify(body.contents),
+  },
+  reasoning_compat: {
+    env: (url) => ({
+      OPENAI_BASE_URL: `${url}/v1`,
+      BIG_MODEL: "deepseek-r1",
+      SMALL_MODEL: "deepseek-r1",
+    }),
+    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
+    tools: (body) =>
+      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+    result: (body) =>
+      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
+  },
   google: {
     env: (url) => ({
       PREFERRED_PROVIDER: "google",
@@ -79,6 +122,35 @@ const SHAPES: Record<Name, {
 };
 
 const SIGNATURE = "CiQBcsjafF+9/c2lnbmF0dXJl+AbCd==";
+const ENCRYPTED = "gAAAAABo+claude-code/reasoning==";
+
+/** A Chat reply that reasons first, as vLLM or DeepSeek send it. */
+const reasoningChat: Dialect = {
+  ...DIALECTS.openai,
+  tools: (calls) => ({
+    chunks: [
+      {
+        choices: [{
+          index: 0,
+          delta: { reasoning_content: "I will write the file." },
+          finish_reason: null,
+        }],
+      },
+      ...(DIALECTS.openai.tools(calls).chunks ?? []),
+    ],
+  }),
+};
+
+const DIALECT: Record<Name, Dialect> = {
+  ...DIALECTS,
+  gemini3: DIALECTS.google,
+  responses: responsesDialect({
+    id: "rs_cc",
+    summary: "Planning the write.",
+    encrypted: ENCRYPTED,
+  }),
+  reasoning_compat: reasoningChat,
+};
 
 for (const name of Object.keys(SHAPES) as Name[]) {
   Deno.test({
@@ -86,7 +158,7 @@ for (const name of Object.keys(SHAPES) as Name[]) {
     ignore: !supported,
     async fn() {
       const shape = SHAPES[name];
-      const dialect = DIALECTS[name];
+      const dialect = DIALECT[name];
       const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
       const target = `${work}/hello.txt`;
       const upstream = createFakeUpstream((request) => {
@@ -132,7 +204,13 @@ for (const name of Object.keys(SHAPES) as Name[]) {
         const second = upstream.requests.find((r) => shape.answered(r.body))!;
         assert.match(shape.result(second.body), /hello\.txt/, "the tool result reached the model");
         assert.ok(!JSON.stringify(second.body).includes("cache_control"));
-        if (name === "google") {
+        if (name === "responses") {
+          assert.ok(
+            JSON.stringify(second.body.input).includes(`"encrypted_content":"${ENCRYPTED}"`),
+            "reasoning replayed",
+          );
+        }
+        if (name === "google" || name === "gemini3") {
           assert.ok(
             JSON.stringify(second.body).includes(`"thoughtSignature":"${SIGNATURE}"`),
             "signature restored",
