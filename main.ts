@@ -34,11 +34,13 @@ Environment (see .env.example; defaults in brackets):
   SMALL_MODEL            haiku names [gpt-4.1-mini | gemini-2.5-flash]
   OPENAI_API_KEY         OpenAI key (optional when OPENAI_BASE_URL is a local server)
   OPENAI_BASE_URL        [https://api.openai.com/v1]
+  OPENAI_API_MODE        auto | chat | responses [auto]
   GEMINI_API_KEY         Gemini key
   GEMINI_BASE_URL        [https://generativelanguage.googleapis.com]
   AZURE_OPENAI_API_KEY   Azure key
   AZURE_OPENAI_ENDPOINT  https://<resource>.openai.azure.com
   AZURE_OPENAI_API_VERSION  api-version or v1 [2024-10-21]
+  AZURE_OPENAI_RESPONSES_API_VERSION  [2025-04-01-preview]
   ANTHROPIC_API_KEY      key for the anthropic passthrough
   ANTHROPIC_UPSTREAM_URL [https://api.anthropic.com]
   <P>_BIG_MODEL, <P>_MIDDLE_MODEL, <P>_SMALL_MODEL  per provider (P = OPENAI, GEMINI, AZURE, ANTHROPIC)
