@@ -10,14 +10,14 @@
  */
 import { parseArgs } from "node:util";
 import { parseEnv } from "node:util";
-import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
+import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server.ts";
 import { VERSION } from "./lib/version.ts";
 
 const HELP =
   `ccproxy ${VERSION}: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI.
 
-Usage: deno run --allow-net --allow-env --allow-read main.ts [options]
+Usage: deno run --allow-net --allow-env --allow-read=.env main.ts [options]
 
 Options:
   --port <n>        listen port (env PORT, default 8082)
@@ -46,6 +46,12 @@ Environment (see .env.example; defaults in brackets):
   <P>_BIG_MODEL, <P>_MIDDLE_MODEL, <P>_SMALL_MODEL  per provider (P = OPENAI, GEMINI, AZURE, ANTHROPIC)
   MAX_RETRIES            retries per provider before falling back [2]
   MAX_RETRY_DELAY_MS     cap on one retry wait, retry-after included [10000]
+  PROXY_API_KEY          key(s) clients must send (x-api-key or Bearer), comma list
+  ALLOW_UNAUTHENTICATED  serve a non-loopback HOST without PROXY_API_KEY [false]
+  MAX_BODY_BYTES         largest request body [33554432]
+  UPSTREAM_CONNECT_TIMEOUT_MS  until the upstream answers [60000]
+  UPSTREAM_IDLE_TIMEOUT_MS     silence between upstream chunks [300000]
+  UPSTREAM_TOTAL_TIMEOUT_MS    one upstream request in all [3600000]
   HOST [127.0.0.1]  PORT [8082]  DEBUG [false]  SIGNATURE_SECRET [derived from the keys]
 `;
 
@@ -114,6 +120,11 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ccproxy: cannot start:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
     return 2;
   }
+  const exposed = exposureProblem(config);
+  if (exposed) {
+    console.error(`ccproxy: cannot start:\n  ${exposed}`);
+    return 2;
+  }
   const handler = createHandler(config);
   const server = Deno.serve({
     hostname: config.host,
@@ -126,10 +137,37 @@ export async function main(args: string[]): Promise<number> {
 
 let deployed: Handler | undefined;
 
+/**
+ * The handler for `deno serve` and Deno Deploy, configured from the environment. On Deploy the
+ * exposure rule applies too: without `PROXY_API_KEY` (or `ALLOW_UNAUTHENTICATED=true`) every
+ * request gets a 500 that says what to set, and nothing goes upstream.
+ */
+function serveHandler(): Handler {
+  let config: Config;
+  try {
+    config = loadConfig(environment());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return refuse(`ccproxy is not configured: ${error.problems.join("; ")}`);
+  }
+  const problem = exposureProblem(config, Boolean(Deno.env.get("DENO_DEPLOYMENT_ID")));
+  return problem ? refuse(`ccproxy ${problem}`) : createHandler(config);
+}
+
+function refuse(message: string): Handler {
+  return () =>
+    Promise.resolve(
+      new Response(
+        JSON.stringify({ type: "error", error: { type: "api_error", message } }),
+        { status: 500, headers: { "content-type": "application/json" } },
+      ),
+    );
+}
+
 /** The `deno serve` / Deno Deploy entry: configured from the environment on first use. */
 const entry: Deno.ServeDefaultExport = {
   fetch(request: Request): Promise<Response> {
-    deployed ??= createHandler(loadConfig(environment()));
+    deployed ??= serveHandler();
     return deployed(request);
   },
 };

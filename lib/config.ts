@@ -69,6 +69,14 @@ export interface Config {
   debug: boolean;
   /** Key for signing thinking signatures; derived from the provider keys when unset. */
   signatureSecret: string;
+  /** Keys clients must present (`x-api-key` or `Authorization: Bearer`); empty: no check. */
+  proxyApiKeys: string[];
+  /** Serve without `PROXY_API_KEY` on a non-loopback address (or on Deno Deploy). */
+  allowUnauthenticated: boolean;
+  /** Largest request body in bytes. */
+  maxBodyBytes: number;
+  /** Upstream time limits in ms: until response headers, between body chunks, and in all. */
+  timeouts: { connectMs: number; idleMs: number; totalMs: number };
 }
 
 const DEFAULT_MODELS: Record<Provider, ModelSet> = {
@@ -151,7 +159,25 @@ const EnvSchema = z.object({
     { message: "DEBUG takes true or false" },
   ),
   SIGNATURE_SECRET: optional,
+  PROXY_API_KEY: optional,
+  ALLOW_UNAUTHENTICATED: optional.refine(
+    (v) => v === undefined || /^(true|false|1|0|yes|no)$/i.test(v),
+    { message: "ALLOW_UNAUTHENTICATED takes true or false" },
+  ),
+  MAX_BODY_BYTES: whole("MAX_BODY_BYTES", "bytes"),
+  UPSTREAM_CONNECT_TIMEOUT_MS: whole("UPSTREAM_CONNECT_TIMEOUT_MS", "milliseconds"),
+  UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds"),
+  UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds"),
 });
+
+function whole(name: string, unit: string) {
+  return optional.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) > 0), {
+    message: `${name} takes a positive whole number of ${unit}`,
+  });
+}
+
+const number = (value: string | undefined, fallback: number) =>
+  value === undefined ? fallback : Number(value);
 
 /** Raised by {@link loadConfig}; `problems` has one line per bad variable. */
 export class ConfigError extends Error {
@@ -229,6 +255,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT === undefined ? 8082 : Number(e.PORT),
     debug: /^(true|1|yes)$/i.test(e.DEBUG ?? ""),
     signatureSecret: "",
+    proxyApiKeys: (e.PROXY_API_KEY ?? "").split(",").map((k) => k.trim()).filter(Boolean),
+    allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),
+    maxBodyBytes: number(e.MAX_BODY_BYTES, 32 * 1024 * 1024),
+    timeouts: {
+      connectMs: number(e.UPSTREAM_CONNECT_TIMEOUT_MS, 60_000),
+      idleMs: number(e.UPSTREAM_IDLE_TIMEOUT_MS, 300_000),
+      totalMs: number(e.UPSTREAM_TOTAL_TIMEOUT_MS, 3_600_000),
+    },
   };
   const problems: string[] = [];
   for (const provider of [preferredProvider, ...fallbackProviders]) {
@@ -250,6 +284,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   config.signatureSecret = e.SIGNATURE_SECRET ??
     `ccproxy:${config.openaiApiKey}:${config.geminiApiKey}:${config.azureApiKey}:${config.anthropicApiKey}`;
   return config;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
+
+/**
+ * The reason this configuration must not serve, or undefined: an address other than loopback
+ * (or Deno Deploy, where anyone can reach it) without `PROXY_API_KEY`, unless
+ * `ALLOW_UNAUTHENTICATED=true` says so on purpose.
+ */
+export function exposureProblem(config: Config, deployed = false): string | undefined {
+  if (config.proxyApiKeys.length || config.allowUnauthenticated) return undefined;
+  if (!deployed && LOOPBACK.test(config.host)) return undefined;
+  const where = deployed ? "on Deno Deploy" : `on ${config.host} (not a loopback address)`;
+  return `refusing to serve ${where} without PROXY_API_KEY: anyone who finds it could spend your ` +
+    "provider credit. Set PROXY_API_KEY=<a long random key> (clients send it as ANTHROPIC_API_KEY), " +
+    "or ALLOW_UNAUTHENTICATED=true if another layer already authenticates.";
 }
 
 /** The configured key of a provider ("" when none). */
@@ -274,5 +324,6 @@ export function secretsOf(config: Config): string[] {
     config.azureApiKey,
     config.anthropicApiKey,
     config.signatureSecret,
+    ...config.proxyApiKeys,
   ].filter((s) => s.length >= 4);
 }

@@ -26,7 +26,9 @@ import { type Backend, createBackends } from "./backends.ts";
 import { type Config, secretsOf } from "./config.ts";
 import { randomId } from "./ids.ts";
 import { createLogger, type Logger, redact } from "./log.ts";
+import { authenticate } from "./auth.ts";
 import { withFallback } from "./retry.ts";
+import { isTimeout, timedFetch } from "./timeouts.ts";
 import { ADVERTISED_MODELS, route, type Target } from "./routing.ts";
 import { countTokens, estimateTokens } from "./tokens.ts";
 import { VERSION } from "./version.ts";
@@ -66,7 +68,7 @@ const JSON_HEADERS = { "content-type": "application/json" };
 export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
   const secrets = secretsOf(config);
   const log = options.logger ?? createLogger({ debug: config.debug, secrets });
-  const backends = createBackends(config, options.fetch ?? fetch);
+  const backends = createBackends(config, timedFetch(options.fetch ?? fetch, config.timeouts));
   const ctx: ServerContext = { config, log, backends, secrets, options };
 
   return async (request) => {
@@ -151,6 +153,7 @@ function dispatch(
       headers: { allow: allowed.join(", ") },
     });
   }
+  if (path.startsWith("/v1/")) authenticate(request.headers, ctx.config.proxyApiKeys);
   if (model) return modelInfo(decodeURIComponent(model[1]), ctx.config);
   switch (path) {
     case "/":
@@ -189,8 +192,12 @@ function describe(error: unknown): string {
 }
 
 /** Reads and validates a JSON body; every problem is a 400 naming the field. */
-async function readBody<T extends z.ZodType>(request: Request, schema: T): Promise<z.infer<T>> {
-  const text = await request.text();
+async function readBody<T extends z.ZodType>(
+  request: Request,
+  schema: T,
+  maxBytes: number,
+): Promise<z.infer<T>> {
+  const text = await readText(request, maxBytes);
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -212,6 +219,36 @@ async function readBody<T extends z.ZodType>(request: Request, schema: T): Promi
     throw new ProxyError("invalid_request_error", `${path.join(".") || "body"}: ${message}`);
   }
   return result.data;
+}
+
+/** The body as UTF-8 text, refusing more than `maxBytes` before reading it all. */
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () =>
+    new ProxyError("request_too_large", `request too large: the body exceeds ${maxBytes} bytes`);
+  if (Number(request.headers.get("content-length")) > maxBytes) {
+    await request.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ProxyError("invalid_request_error", "invalid request: the body is not valid UTF-8");
+  }
 }
 
 type Issue = z.core.$ZodIssue;
@@ -236,7 +273,7 @@ async function handleCountTokens(
   entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> {
-  const body = await readBody(request, CountTokensRequestSchema);
+  const body = await readBody(request, CountTokensRequestSchema, ctx.config.maxBodyBytes);
   const [target] = route(body.model, ctx.config);
   entry.describe(`${body.model} → ${target.provider}/${target.model}`);
   const backend = ctx.backends[target.provider];
@@ -258,7 +295,7 @@ async function handleMessages(
   entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> {
-  const body = await readBody(request, MessagesRequestSchema);
+  const body = await readBody(request, MessagesRequestSchema, ctx.config.maxBodyBytes);
   const targets = route(body.model, ctx.config);
   const [first] = targets;
   const stream = body.stream === true;
@@ -280,7 +317,14 @@ async function handleMessages(
     new TransformStream<StreamEvent, StreamEvent>({
       transform(event, controller) {
         if (event.type === "message_delta") usage = event.usage;
-        if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
+        if (event.type === "error") {
+          entry.notes.push(`stream-error=${event.error.type}`);
+          // Upstream messages can echo what they were sent, keys included.
+          event = {
+            type: "error",
+            error: { type: event.error.type, message: redact(event.error.message, ctx.secrets) },
+          };
+        }
         controller.enqueue(event);
       },
       flush: () => entry.write(200, usage),
@@ -335,14 +379,15 @@ async function openEvents(
     }, tried);
     return guardStream(events, (error) => {
       ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
+      const timedOut = isTimeout(error);
+      const detail = timedOut
+        ? (error as Error).message
+        : `upstream stream failed: ${describe(error)}`;
       return {
         type: "error",
         error: {
-          type: "api_error",
-          message: redact(
-            `${served.provider}: upstream stream failed: ${describe(error)}`,
-            ctx.secrets,
-          ),
+          type: timedOut ? "timeout_error" : "api_error",
+          message: redact(`${served.provider}: ${detail}`, ctx.secrets),
         },
       };
     });
