@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { redact } from "./redact.ts";
 
 /** Where log lines go and how much detail they carry. */
 export interface Logger {
@@ -22,17 +23,6 @@ export interface LoggerOptions {
   secrets?: string[];
   /** The sink (default: standard error). */
   write?: (line: string) => void;
-}
-
-// Key-like strings even when they are not ours (an upstream echoing some other key back).
-const KEY_PATTERNS = [/\bsk-[A-Za-z0-9_-]{8,}/g, /\bAIza[0-9A-Za-z_-]{20,}/g];
-
-/** Replaces every secret (and key-shaped string) in `text` with `[redacted]`. */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret) out = out.replaceAll(secret, "[redacted]");
-  for (const pattern of KEY_PATTERNS) out = out.replace(pattern, "[redacted]");
-  return out;
 }
 
 /** Creates a logger that redacts `secrets` from every line. */

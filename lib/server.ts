@@ -25,7 +25,8 @@ import {
 import { type Backend, createBackends } from "./backends.ts";
 import { type Config, secretsOf } from "./config.ts";
 import { randomId } from "./ids.ts";
-import { createLogger, type Logger, redact } from "./log.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { redact, RedactStream } from "./redact.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "./retry.ts";
 import { isTimeout, timedFetch } from "./timeouts.ts";
@@ -317,14 +318,7 @@ async function handleMessages(
     new TransformStream<StreamEvent, StreamEvent>({
       transform(event, controller) {
         if (event.type === "message_delta") usage = event.usage;
-        if (event.type === "error") {
-          entry.notes.push(`stream-error=${event.error.type}`);
-          // Upstream messages can echo what they were sent, keys included.
-          event = {
-            type: "error",
-            error: { type: event.error.type, message: redact(event.error.message, ctx.secrets) },
-          };
-        }
+        if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
         controller.enqueue(event);
       },
       flush: () => entry.write(200, usage),
@@ -377,7 +371,7 @@ async function openEvents(
       random: ctx.options.random,
       signal: request.signal,
     }, tried);
-    return guardStream(events, (error) => {
+    const guarded = guardStream(events, (error) => {
       ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
       const timedOut = isTimeout(error);
       const detail = timedOut
@@ -391,6 +385,7 @@ async function openEvents(
         },
       };
     });
+    return guarded.pipeThrough(new RedactStream(ctx.secrets));
   } finally {
     if (tried.length > 1) notes.push(`tried=${tried.join(",")}`);
   }

@@ -67,11 +67,18 @@ export function timedFetch(fetchFn: typeof fetch, limits: Timeouts): typeof fetc
       );
     };
     const reader = response.body.getReader();
+    // A read must end when a limit trips, even if the upstream body ignores the abort.
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
+        once: true,
+      });
+    });
+    aborted.catch(() => {});
     arm();
     const body = new ReadableStream<Uint8Array>({
       async pull(out) {
         try {
-          const next = await reader.read();
+          const next = await Promise.race([reader.read(), aborted]);
           if (next.done) {
             stop();
             out.close();
@@ -81,6 +88,7 @@ export function timedFetch(fetchFn: typeof fetch, limits: Timeouts): typeof fetc
           out.enqueue(next.value);
         } catch (error) {
           stop();
+          reader.cancel(error).catch(() => {});
           out.error(controller.signal.aborted ? controller.signal.reason : error);
         }
       },

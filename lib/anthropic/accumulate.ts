@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { completionOf } from "../json_complete.ts";
 import { ProxyError } from "./errors.ts";
 import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
 
@@ -55,34 +56,10 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
   throw new ProxyError("api_error", "upstream: stream ended before the message was complete");
 }
 
-/** Parses tool arguments into an object; truncated JSON is closed first, garbage becomes `{}`. */
+/** Parses tool arguments into an object; truncated JSON is completed first, garbage becomes `{}`. */
 export function parseArgs(json: string): Record<string, unknown> {
-  for (const candidate of [json, closeJson(json)]) {
-    try {
-      const value = JSON.parse(candidate);
-      if (value && typeof value === "object" && !Array.isArray(value)) return value;
-    } catch {
-      // try the next candidate
-    }
-  }
-  return {};
-}
-
-/** Closes an unterminated string and any open brackets of a truncated JSON text. */
-function closeJson(json: string): string {
-  const closers: string[] = [];
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{") closers.push("}");
-    else if (c === "[") closers.push("]");
-    else if (c === "}" || c === "]") closers.pop();
-  }
-  let text = inString ? json + '"' : json;
-  text = text.replace(/[,:]\s*$/, "");
-  return text + closers.reverse().join("");
+  const rest = completionOf(json);
+  if (rest === undefined) return {};
+  const value = JSON.parse(json + rest);
+  return value && typeof value === "object" && !Array.isArray(value) ? value : {};
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { completionOf } from "../json_complete.ts";
 import type { ErrorType, StopReason, StreamEvent, Usage } from "./schema.ts";
 
 /** What the writer needs to know about the message it writes. */
@@ -39,7 +40,7 @@ export class EventWriter {
   #index = -1;
   #thinkingText = "";
   #signature: string | undefined;
-  #argsSent = false;
+  #args = "";
   #outputChars = 0;
 
   constructor(emit: (event: StreamEvent) => void, init: MessageInit) {
@@ -131,13 +132,17 @@ export class EventWriter {
         index,
         delta: { type: "signature_delta", signature },
       });
-    } else if (this.#open === "tool_use" && !this.#argsSent) {
-      // Clients parse the concatenated fragments; an empty concatenation is not JSON.
-      this.#emit({
-        type: "content_block_delta",
-        index,
-        delta: { type: "input_json_delta", partial_json: "{}" },
-      });
+    } else if (this.#open === "tool_use") {
+      // Clients parse the concatenated fragments: an empty or truncated concatenation (an
+      // upstream cut off mid-call) gets what completes it into valid JSON.
+      const rest = completionOf(this.#args);
+      if (rest) {
+        this.#emit({
+          type: "content_block_delta",
+          index,
+          delta: { type: "input_json_delta", partial_json: rest },
+        });
+      }
     }
     this.#emit({ type: "content_block_stop", index });
     this.#open = undefined;
@@ -150,7 +155,7 @@ export class EventWriter {
     this.closeBlock();
     this.#index++;
     this.#open = "tool_use";
-    this.#argsSent = false;
+    this.#args = "";
     this.#emit({
       type: "content_block_start",
       index: this.#index,
@@ -161,7 +166,7 @@ export class EventWriter {
   /** Streams a fragment of the open tool call's JSON arguments, byte for byte. */
   toolArgs(fragment: string): void {
     if (!fragment || this.#ended || this.#open !== "tool_use") return;
-    this.#argsSent = true;
+    this.#args += fragment;
     this.#outputChars += fragment.length;
     this.#emit({
       type: "content_block_delta",

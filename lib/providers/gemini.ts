@@ -459,7 +459,8 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
         }
         if (chunk.error) {
           done = true;
-          const mapped = geminiFailure(chunk.error.code ?? 0, chunk.error, context.model, {});
+          const code = typeof chunk.error.code === "number" ? chunk.error.code : 0;
+          const mapped = geminiFailure(code, chunk.error, context.model, {});
           out.fail(mapped.type, mapped.message);
           return;
         }

@@ -1,0 +1,62 @@
+/**
+ * Completing truncated JSON: what to append to a prefix of a JSON object so that it parses.
+ * Tool arguments are streamed to the client as they come; when an upstream stops in the middle
+ * (max tokens, a cut stream), the fragments must still concatenate to valid JSON.
+ *
+ * @module
+ */
+
+const LITERALS = ["true", "false", "null"];
+
+/**
+ * The text to append to `prefix` so that `prefix + suffix` is valid JSON, or undefined when no
+ * suffix can repair it (the prefix itself is malformed). Valid JSON gets "".
+ */
+export function completionOf(prefix: string): string | undefined {
+  if (parses(prefix)) return "";
+  if (!prefix.trim()) return "{}";
+  const closers: string[] = [];
+  let inString = false;
+  let escape = false;
+  let unicode = -1;
+  for (const c of prefix) {
+    if (inString) {
+      if (unicode >= 0) unicode = unicode === 3 ? -1 : unicode + 1;
+      else if (escape) {
+        escape = false;
+        if (c === "u") unicode = 0;
+      } else if (c === "\\") escape = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{") closers.push("}");
+    else if (c === "[") closers.push("]");
+    else if (c === "}" || c === "]") closers.pop();
+  }
+  let suffix = "";
+  if (inString) {
+    if (unicode >= 0) suffix += "0".repeat(4 - unicode);
+    else if (escape) suffix += "\\";
+    suffix += '"';
+  } else {
+    const tail = /([A-Za-z]+|-?\d*\.?\d*[eE]?[+-]?)$/.exec(prefix.trimEnd())?.[1] ?? "";
+    const literal = LITERALS.find((word) => tail && word.startsWith(tail) && word !== tail);
+    if (literal) suffix += literal.slice(tail.length);
+    else if (/[-+.eE]$/.test(tail)) suffix += "0";
+  }
+  const text = prefix + suffix;
+  const end = text.trimEnd();
+  if (end.endsWith(":")) suffix += "null";
+  else if (end.endsWith(",")) suffix += closers.at(-1) === "}" ? '"":null' : "null";
+  else if (closers.at(-1) === "}" && /[{,]\s*"(?:[^"\\]|\\.)*"$/.test(end)) suffix += ":null";
+  suffix += closers.reverse().join("");
+  return parses(prefix + suffix) ? suffix : undefined;
+}
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
