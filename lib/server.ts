@@ -10,6 +10,7 @@ import { accumulate } from "./anthropic/accumulate.ts";
 import { ProxyError } from "./anthropic/errors.ts";
 import {
   CountTokensRequestSchema,
+  deepestIssue,
   type MessagesRequest,
   MessagesRequestSchema,
   type StreamEvent,
@@ -199,6 +200,12 @@ async function readBody<T extends z.ZodType>(
   maxBytes: number,
 ): Promise<z.infer<T>> {
   const text = await readText(request, maxBytes);
+  if (nestingDepth(text) > MAX_DEPTH) {
+    throw new ProxyError(
+      "invalid_request_error",
+      `invalid request: JSON nested deeper than ${MAX_DEPTH} levels`,
+    );
+  }
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -220,6 +227,27 @@ async function readBody<T extends z.ZodType>(
     throw new ProxyError("invalid_request_error", `${path.join(".") || "body"}: ${message}`);
   }
   return result.data;
+}
+
+/** Deeper nesting than any real request needs; recursive code downstream stays safe. */
+const MAX_DEPTH = 200;
+
+/** The deepest `[`/`{` nesting of a JSON text (strings skipped), in one pass. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
 }
 
 /** The body as UTF-8 text, refusing more than `maxBytes` before reading it all. */
@@ -250,23 +278,6 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
   } catch {
     throw new ProxyError("invalid_request_error", "invalid request: the body is not valid UTF-8");
   }
-}
-
-type Issue = z.core.$ZodIssue;
-
-/** For a union, the branch issue that got furthest names the real problem. */
-function deepestIssue(issue: Issue): { path: PropertyKey[]; message: string } {
-  let best = { path: issue.path, message: issue.message };
-  if (issue.code === "invalid_union") {
-    for (const branch of issue.errors) {
-      for (const inner of branch) {
-        const found = deepestIssue(inner);
-        const path = [...issue.path, ...found.path];
-        if (path.length > best.path.length) best = { path, message: found.message };
-      }
-    }
-  }
-  return best;
 }
 
 async function handleCountTokens(

@@ -43,7 +43,7 @@ export async function countTokens(request: CountTokensRequest, model: string): P
   }
   const conversation = normalize(request);
   let total = PER_REPLY;
-  const text = (value: string) => (value ? count(value) : 0);
+  const text = (value: unknown) => (typeof value === "string" && value ? count(value) : 0);
   const parts = (list: Part[]) => {
     let sum = 0;
     for (const part of list) sum += part.kind === "text" ? text(part.text) : attachmentTokens(part);

@@ -585,3 +585,35 @@ Deno.test("every request gets one log line, failures and plain routes included",
   assert.match(lines[2], / POST \/v1\/messages 400 [\d.]+ms$/);
   assert.match(lines[3], / GET \/health 200 [\d.]+ms$/);
 });
+
+Deno.test("blocks inside a tool result are checked like any content", async () => {
+  const { post, upstream } = setup([textReply(["x"])]);
+  const response = await post({
+    ...BODY,
+    messages: [
+      { role: "user", content: "go" },
+      { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "Read", input: {} }] },
+      {
+        role: "user",
+        content: [{
+          type: "tool_result",
+          tool_use_id: "t1",
+          content: [{ type: "text", text: ["not", "a", "string"] }],
+        }],
+      },
+    ],
+  });
+  assert.equal(response.status, 400);
+  assert.match((await errorOf(response)).message, /^messages\.2\.content\.0\.content\.0\.text: /);
+  assert.equal(upstream.requests.length, 0);
+});
+
+Deno.test("JSON nested absurdly deep is a 400, not a crash", async () => {
+  const { post } = setup([textReply(["x"])]);
+  const deep = "[".repeat(50_000) + "]".repeat(50_000);
+  const response = await post(
+    `{"model":"claude-opus-5-5","max_tokens":1,"messages":[],"x":${deep}}`,
+  );
+  assert.equal(response.status, 400);
+  assert.match((await errorOf(response)).message, /nested deeper than 200 levels/);
+});

@@ -68,7 +68,12 @@ export const ToolUseBlockSchema = z.looseObject({
 export const ToolResultBlockSchema = z.looseObject({
   type: z.literal("tool_result"),
   tool_use_id: z.string().min(1),
-  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() }))]).optional(),
+  // Checked like any content (text must be a string, …): the blocks reach the model.
+  content: z.union([
+    z.string(),
+    z.array(z.looseObject({ type: z.string() }).check(checkKnownBlock)),
+  ])
+    .optional(),
   is_error: z.boolean().nullish(),
 });
 
@@ -112,26 +117,40 @@ const KNOWN_BLOCKS: Record<string, z.ZodType> = {
   thinking: ThinkingBlockSchema,
 };
 
+/** Checks a block of a known type field by field (errors keep their path); unknown types pass. */
+function checkKnownBlock(ctx: z.core.ParsePayload<{ type: string }>): void {
+  const schema = KNOWN_BLOCKS[ctx.value.type];
+  if (!schema) return;
+  const result = schema.safeParse(ctx.value);
+  if (result.success) return;
+  for (const issue of result.error.issues) {
+    const { path, message } = deepestIssue(issue);
+    ctx.issues.push({ code: "custom", message, path, input: ctx.value });
+  }
+}
+
+/** For a union, the branch issue that got furthest names the real problem. */
+export function deepestIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  let best = { path: issue.path as PropertyKey[], message: issue.message };
+  if (issue.code === "invalid_union") {
+    for (const branch of issue.errors) {
+      for (const inner of branch) {
+        const found = deepestIssue(inner);
+        const path = [...issue.path, ...found.path];
+        if (path.length > best.path.length) best = { path, message: found.message };
+      }
+    }
+  }
+  return best;
+}
+
 /**
  * A content block: known types are checked field by field (errors keep their path),
  * unknown types pass as long as they carry a string `type`.
  */
 export const ContentBlockSchema: z.ZodType<ContentBlock> = z
   .looseObject({ type: z.string() })
-  .check((ctx) => {
-    const schema = KNOWN_BLOCKS[ctx.value.type];
-    if (!schema) return;
-    const result = schema.safeParse(ctx.value);
-    if (result.success) return;
-    for (const issue of result.error.issues) {
-      ctx.issues.push({
-        code: "custom",
-        message: issue.message,
-        path: issue.path as PropertyKey[],
-        input: ctx.value,
-      });
-    }
-  }) as z.ZodType<ContentBlock>;
+  .check(checkKnownBlock) as z.ZodType<ContentBlock>;
 
 const Content = z.union([z.string(), z.array(ContentBlockSchema)]);
 
