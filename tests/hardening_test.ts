@@ -1,12 +1,6 @@
 /** Security, limits, timeouts and faults: every item of the hardening issue that a test can prove. */
 import assert from "node:assert/strict";
-import {
-  createFakeUpstream,
-  DIALECTS,
-  type Recorded,
-  type Reply,
-  serveFake,
-} from "../bench/fake_upstream.ts";
+import { createFakeUpstream, DIALECTS, type Recorded, type Reply } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { exposureProblem, secretsOf } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";

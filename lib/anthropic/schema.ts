@@ -1,71 +1,218 @@
 /**
- * The Anthropic Messages API as it crosses the wire: zod schemas for what clients send,
- * plain types for what the proxy answers.
+ * The Anthropic Messages API as it crosses the wire: the request types with their zod schemas,
+ * and the plain types of what the proxy answers.
  *
- * Lenient in: unknown fields and unknown block types are accepted (Claude Code adds new
- * ones often) and dropped later. Strict on types: a known field with the wrong type fails
- * with its path.
+ * Lenient in: unknown fields and unknown block types are accepted (Claude Code adds new ones
+ * often) and dropped later. Strict on types: a known field with the wrong type fails with its
+ * path. The types are written out (not inferred) so the published API stays fast to check; each
+ * schema is declared as validating exactly its type, and the compiler holds them to it.
  *
  * @module
  */
 import { z } from "zod";
 
-const CacheControl = z.unknown();
+/** Unknown extra fields are kept (and ignored). */
+type Open = { [key: string]: unknown };
 
 /** `{type:"text", text}`. */
-export const TextBlockSchema = z.looseObject({
+export interface TextBlock extends Open {
+  type: "text";
+  text: string;
+  cache_control?: unknown;
+}
+
+/** Inline base64 data. */
+export interface Base64Source extends Open {
+  type: "base64";
+  media_type: string;
+  data: string;
+}
+
+/** Data behind a URL. */
+export interface UrlSource extends Open {
+  type: "url";
+  url: string;
+}
+
+/** A Files API file. */
+export interface FileSource extends Open {
+  type: "file";
+  file_id: string;
+}
+
+/** Plain text given inline (documents). */
+export interface TextSource extends Open {
+  type: "text";
+  media_type?: string;
+  data: string;
+}
+
+/** Document content given as text or blocks. */
+export interface ContentSource extends Open {
+  type: "content";
+  content: string | Array<{ type: string } & Open>;
+}
+
+/** `{type:"image", source}`. */
+export interface ImageBlock extends Open {
+  type: "image";
+  source: Base64Source | UrlSource | FileSource;
+}
+
+/** `{type:"document", source}`: PDF, plain text, inline content, url or file. */
+export interface DocumentBlock extends Open {
+  type: "document";
+  source: Base64Source | UrlSource | FileSource | TextSource | ContentSource;
+  title?: string | null;
+  context?: string | null;
+}
+
+/** `{type:"tool_use", id, name, input}`. */
+export interface ToolUseBlock extends Open {
+  type: "tool_use";
+  id: string;
+  name: string;
+  input?: unknown;
+}
+
+/** `{type:"tool_result", tool_use_id, content?, is_error?}`. */
+export interface ToolResultBlock extends Open {
+  type: "tool_result";
+  tool_use_id: string;
+  content?: string | Array<{ type: string } & Open>;
+  is_error?: boolean | null;
+}
+
+/** `{type:"thinking", thinking, signature}`. */
+export interface ThinkingBlock extends Open {
+  type: "thinking";
+  thinking: string;
+  signature?: string;
+}
+
+/** Any block whose type the proxy does not model; it is rendered as text or dropped. */
+export type OtherBlock = { type: string } & Open;
+
+/** Any request content block. */
+export type ContentBlock =
+  | TextBlock
+  | ImageBlock
+  | DocumentBlock
+  | ToolUseBlock
+  | ToolResultBlock
+  | ThinkingBlock
+  | OtherBlock;
+
+/** One entry of `messages`: user, assistant, or a mid-conversation system message. */
+export interface Message extends Open {
+  role: "user" | "assistant" | "system";
+  content: string | ContentBlock[];
+}
+
+/** A client tool definition, or a server tool (which carries a versioned `type`). */
+export interface Tool extends Open {
+  name: string;
+  type?: string | null;
+  description?: string | null;
+  input_schema?: Record<string, unknown>;
+}
+
+/** `tool_choice`. */
+export type ToolChoice =
+  | ({ type: "auto"; disable_parallel_tool_use?: boolean | null } & Open)
+  | ({ type: "any"; disable_parallel_tool_use?: boolean | null } & Open)
+  | ({ type: "tool"; name: string; disable_parallel_tool_use?: boolean | null } & Open)
+  | ({ type: "none" } & Open);
+
+/** `thinking`. */
+export type ThinkingConfig =
+  | ({ type: "enabled"; budget_tokens: number; display?: string | null } & Open)
+  | ({ type: "disabled" } & Open)
+  | ({ type: "adaptive"; display?: string | null } & Open)
+  | ({ type: "between_tools"; display?: string | null } & Open);
+
+/** Structured output. */
+export interface JsonSchemaFormat extends Open {
+  type: "json_schema";
+  schema: Record<string, unknown>;
+}
+
+/** `output_config`: effort and structured output. */
+export interface OutputConfig extends Open {
+  effort?: "low" | "medium" | "high" | "xhigh" | "max" | null;
+  format?: JsonSchemaFormat | null;
+}
+
+/** `POST /v1/messages/count_tokens` body. */
+export interface CountTokensRequest extends Open {
+  model: string;
+  messages: Message[];
+  system?: string | TextBlock[];
+  tools?: Tool[];
+  tool_choice?: ToolChoice;
+  thinking?: ThinkingConfig;
+  output_config?: OutputConfig | null;
+  output_format?: JsonSchemaFormat | null;
+}
+
+/** `POST /v1/messages` body. */
+export interface MessagesRequest extends CountTokensRequest {
+  max_tokens: number;
+  stream?: boolean | null;
+  stop_sequences?: string[] | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  metadata?: ({ user_id?: string | null } & Open) | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------
+
+const TextBlockSchema: z.ZodType<TextBlock> = z.looseObject({
   type: z.literal("text"),
   text: z.string(),
-  cache_control: CacheControl.optional(),
+  cache_control: z.unknown().optional(),
 });
 
-const Base64Source = z.looseObject({
+const Base64 = z.looseObject({
   type: z.literal("base64"),
   media_type: z.string(),
   data: z.string(),
 });
-const UrlSource = z.looseObject({ type: z.literal("url"), url: z.string() });
-const FileSource = z.looseObject({ type: z.literal("file"), file_id: z.string() });
-const TextSource = z.looseObject({
-  type: z.literal("text"),
-  media_type: z.string().optional(),
-  data: z.string(),
-});
-const ContentSource = z.looseObject({
-  type: z.literal("content"),
-  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() }))]),
-});
+const Url = z.looseObject({ type: z.literal("url"), url: z.string() });
+const File = z.looseObject({ type: z.literal("file"), file_id: z.string() });
 
-/** `{type:"image", source}` with a base64, url or file source. */
-export const ImageBlockSchema = z.looseObject({
+const ImageBlockSchema: z.ZodType<ImageBlock> = z.looseObject({
   type: z.literal("image"),
-  source: z.discriminatedUnion("type", [Base64Source, UrlSource, FileSource]),
+  source: z.discriminatedUnion("type", [Base64, Url, File]),
 });
 
-/** `{type:"document", source}`: PDF, plain text, inline content, url or file. */
-export const DocumentBlockSchema = z.looseObject({
+const DocumentBlockSchema: z.ZodType<DocumentBlock> = z.looseObject({
   type: z.literal("document"),
   source: z.discriminatedUnion("type", [
-    Base64Source,
-    UrlSource,
-    FileSource,
-    TextSource,
-    ContentSource,
+    Base64,
+    Url,
+    File,
+    z.looseObject({ type: z.literal("text"), media_type: z.string().optional(), data: z.string() }),
+    z.looseObject({
+      type: z.literal("content"),
+      content: z.union([z.string(), z.array(z.looseObject({ type: z.string() }))]),
+    }),
   ]),
   title: z.string().nullish(),
   context: z.string().nullish(),
 });
 
-/** `{type:"tool_use", id, name, input}`. */
-export const ToolUseBlockSchema = z.looseObject({
+const ToolUseBlockSchema: z.ZodType<ToolUseBlock> = z.looseObject({
   type: z.literal("tool_use"),
   id: z.string().min(1),
   name: z.string().min(1),
   input: z.unknown(),
 });
 
-/** `{type:"tool_result", tool_use_id, content?, is_error?}`. */
-export const ToolResultBlockSchema = z.looseObject({
+const ToolResultBlockSchema: z.ZodType<ToolResultBlock> = z.looseObject({
   type: z.literal("tool_result"),
   tool_use_id: z.string().min(1),
   // Checked like any content (text must be a string, …): the blocks reach the model.
@@ -77,36 +224,11 @@ export const ToolResultBlockSchema = z.looseObject({
   is_error: z.boolean().nullish(),
 });
 
-/** `{type:"thinking", thinking, signature}`. */
-export const ThinkingBlockSchema = z.looseObject({
+const ThinkingBlockSchema: z.ZodType<ThinkingBlock> = z.looseObject({
   type: z.literal("thinking"),
   thinking: z.string(),
   signature: z.string().optional(),
 });
-
-/** A text block. */
-export type TextBlock = z.infer<typeof TextBlockSchema>;
-/** An image block. */
-export type ImageBlock = z.infer<typeof ImageBlockSchema>;
-/** A document block. */
-export type DocumentBlock = z.infer<typeof DocumentBlockSchema>;
-/** A tool_use block (request side). */
-export type ToolUseBlock = z.infer<typeof ToolUseBlockSchema>;
-/** A tool_result block. */
-export type ToolResultBlock = z.infer<typeof ToolResultBlockSchema>;
-/** A thinking block (request side). */
-export type ThinkingBlock = z.infer<typeof ThinkingBlockSchema>;
-/** Any block whose type the proxy does not model; it is rendered as text or dropped. */
-export type OtherBlock = { type: string; [key: string]: unknown };
-/** Any request content block. */
-export type ContentBlock =
-  | TextBlock
-  | ImageBlock
-  | DocumentBlock
-  | ToolUseBlock
-  | ToolResultBlock
-  | ThinkingBlock
-  | OtherBlock;
 
 const KNOWN_BLOCKS: Record<string, z.ZodType> = {
   text: TextBlockSchema,
@@ -144,80 +266,63 @@ export function deepestIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; me
   return best;
 }
 
-/**
- * A content block: known types are checked field by field (errors keep their path),
- * unknown types pass as long as they carry a string `type`.
- */
-export const ContentBlockSchema: z.ZodType<ContentBlock> = z
+const ContentBlockSchema: z.ZodType<ContentBlock> = z
   .looseObject({ type: z.string() })
   .check(checkKnownBlock) as z.ZodType<ContentBlock>;
 
-const Content = z.union([z.string(), z.array(ContentBlockSchema)]);
-
-/** One entry of `messages`: user, assistant, or a mid-conversation system message. */
-export const MessageSchema = z.looseObject({
+const MessageSchema: z.ZodType<Message> = z.looseObject({
   role: z.enum(["user", "assistant", "system"]),
-  content: Content,
+  content: z.union([z.string(), z.array(ContentBlockSchema)]),
 });
 
-/** A client tool definition, or a server tool (which carries a versioned `type`). */
-export const ToolSchema = z.looseObject({
+const ToolSchema: z.ZodType<Tool> = z.looseObject({
   name: z.string().min(1),
   type: z.string().nullish(),
   description: z.string().nullish(),
   input_schema: z.record(z.string(), z.unknown()).optional(),
 });
 
-/** `tool_choice`. */
-export const ToolChoiceSchema = z.discriminatedUnion("type", [
-  z.looseObject({ type: z.literal("auto"), disable_parallel_tool_use: z.boolean().nullish() }),
-  z.looseObject({ type: z.literal("any"), disable_parallel_tool_use: z.boolean().nullish() }),
-  z.looseObject({
-    type: z.literal("tool"),
-    name: z.string().min(1),
-    disable_parallel_tool_use: z.boolean().nullish(),
-  }),
+const parallel = { disable_parallel_tool_use: z.boolean().nullish() };
+const ToolChoiceSchema: z.ZodType<ToolChoice> = z.discriminatedUnion("type", [
+  z.looseObject({ type: z.literal("auto"), ...parallel }),
+  z.looseObject({ type: z.literal("any"), ...parallel }),
+  z.looseObject({ type: z.literal("tool"), name: z.string().min(1), ...parallel }),
   z.looseObject({ type: z.literal("none") }),
 ]);
 
-/** `thinking`. */
-export const ThinkingConfigSchema = z.discriminatedUnion("type", [
+const display = { display: z.string().nullish() };
+const ThinkingConfigSchema: z.ZodType<ThinkingConfig> = z.discriminatedUnion("type", [
   z.looseObject({
     type: z.literal("enabled"),
     budget_tokens: z.number().int().nonnegative(),
-    display: z.string().nullish(),
+    ...display,
   }),
   z.looseObject({ type: z.literal("disabled") }),
-  z.looseObject({ type: z.literal("adaptive"), display: z.string().nullish() }),
-  z.looseObject({ type: z.literal("between_tools"), display: z.string().nullish() }),
+  z.looseObject({ type: z.literal("adaptive"), ...display }),
+  z.looseObject({ type: z.literal("between_tools"), ...display }),
 ]);
 
-const JsonSchemaFormat = z.looseObject({
+const JsonSchemaFormatSchema: z.ZodType<JsonSchemaFormat> = z.looseObject({
   type: z.literal("json_schema"),
   schema: z.record(z.string(), z.unknown()),
 });
 
-/** `output_config`: effort and structured output. */
-export const OutputConfigSchema = z.looseObject({
-  effort: z.enum(["low", "medium", "high", "xhigh", "max"]).nullish(),
-  format: JsonSchemaFormat.nullish(),
-});
-
-const System = z.union([z.string(), z.array(TextBlockSchema)]);
-
 const common = {
   model: z.string().min(1),
   messages: z.array(MessageSchema),
-  system: System.optional(),
+  system: z.union([z.string(), z.array(TextBlockSchema)]).optional(),
   tools: z.array(ToolSchema).optional(),
   tool_choice: ToolChoiceSchema.optional(),
   thinking: ThinkingConfigSchema.optional(),
-  output_config: OutputConfigSchema.nullish(),
-  output_format: JsonSchemaFormat.nullish(),
+  output_config: z.looseObject({
+    effort: z.enum(["low", "medium", "high", "xhigh", "max"]).nullish(),
+    format: JsonSchemaFormatSchema.nullish(),
+  }).nullish(),
+  output_format: JsonSchemaFormatSchema.nullish(),
 };
 
-/** `POST /v1/messages` body. */
-export const MessagesRequestSchema = z.looseObject({
+/** Validates a `POST /v1/messages` body. */
+export const MessagesRequestSchema: z.ZodType<MessagesRequest> = z.looseObject({
   ...common,
   max_tokens: z.number().int().nonnegative(),
   stream: z.boolean().nullish(),
@@ -228,21 +333,8 @@ export const MessagesRequestSchema = z.looseObject({
   metadata: z.looseObject({ user_id: z.string().nullish() }).nullish(),
 });
 
-/** `POST /v1/messages/count_tokens` body. */
-export const CountTokensRequestSchema = z.looseObject(common);
-
-/** A validated messages request. */
-export type MessagesRequest = z.infer<typeof MessagesRequestSchema>;
-/** A validated count_tokens request. */
-export type CountTokensRequest = z.infer<typeof CountTokensRequestSchema>;
-/** One message of a request. */
-export type Message = z.infer<typeof MessageSchema>;
-/** A tool definition. */
-export type Tool = z.infer<typeof ToolSchema>;
-/** `tool_choice`. */
-export type ToolChoice = z.infer<typeof ToolChoiceSchema>;
-/** `thinking`. */
-export type ThinkingConfig = z.infer<typeof ThinkingConfigSchema>;
+/** Validates a `POST /v1/messages/count_tokens` body. */
+export const CountTokensRequestSchema: z.ZodType<CountTokensRequest> = z.looseObject(common);
 
 /** Why the model stopped. */
 export type StopReason =
