@@ -67,18 +67,20 @@ export function timedFetch(fetchFn: typeof fetch, limits: Timeouts): typeof fetc
       );
     };
     const reader = response.body.getReader();
-    // A read must end when a limit trips, even if the upstream body ignores the abort.
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), {
-        once: true,
-      });
-    });
-    aborted.catch(() => {});
+    // A read must end when a limit trips, even if the upstream body ignores the abort:
+    // cancelling the reader settles it. (Racing each read against one long-lived promise would
+    // keep every chunk alive until the request ends.)
+    controller.signal.addEventListener(
+      "abort",
+      () => reader.cancel(controller.signal.reason).catch(() => {}),
+      { once: true },
+    );
     arm();
     const body = new ReadableStream<Uint8Array>({
       async pull(out) {
         try {
-          const next = await Promise.race([reader.read(), aborted]);
+          const next = await reader.read();
+          if (controller.signal.aborted) throw controller.signal.reason;
           if (next.done) {
             stop();
             out.close();
