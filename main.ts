@@ -5,19 +5,29 @@
  *   loads `.env`, validates the configuration and serves.
  * - `deno serve main.ts` and Deno Deploy use the default export's `fetch`, configured from the
  *   environment (and `.env` when readable) on the first request.
+ * - `deno run jsr:@x/ccproxy` runs this file (the package's main entry); importing it gives the
+ *   library API of `mod.ts` too, without side effects.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { parseEnv } from "node:util";
+import { describeConfig, pingProviders } from "./lib/check.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server.ts";
 import { VERSION } from "./lib/version.ts";
 
+export * from "./mod.ts";
+
 const HELP =
   `ccproxy ${VERSION}: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI.
 
-Usage: deno run --allow-net --allow-env --allow-read=.env main.ts [options]
+Usage: deno run --allow-net --allow-env --allow-read=.env main.ts [check [--ping]] [options]
+
+Commands:
+  (none)            serve
+  check             validate the configuration and print the model mapping; with --ping, send
+                    one tiny request to each configured provider and report success or the error
 
 Options:
   --port <n>        listen port (env PORT, default 8082)
@@ -25,6 +35,7 @@ Options:
   --env-file <path> file of KEY=value lines to load (default .env; the environment wins)
   --help            show this help
   --version         print the version
+  --ping            with check: ping every configured provider
 
 Environment (see .env.example; defaults in brackets):
   PREFERRED_PROVIDER     openai | google | azure | anthropic [openai]
@@ -85,9 +96,9 @@ export function banner(config: Config, address: string): string {
 
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags;
+  let parsed;
   try {
-    flags = parseArgs({
+    parsed = parseArgs({
       args,
       options: {
         port: { type: "string" },
@@ -95,10 +106,18 @@ export async function main(args: string[]): Promise<number> {
         "env-file": { type: "string" },
         help: { type: "boolean" },
         version: { type: "boolean" },
+        ping: { type: "boolean" },
       },
-    }).values;
+      allowPositionals: true,
+    });
   } catch (error) {
     console.error(`ccproxy: ${error instanceof Error ? error.message : error}\n\n${HELP}`);
+    return 2;
+  }
+  const flags = parsed.values;
+  const command = parsed.positionals[0];
+  if (command !== undefined && command !== "check") {
+    console.error(`ccproxy: unknown command: ${command}\n\n${HELP}`);
     return 2;
   }
   if (flags.help) {
@@ -120,6 +139,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ccproxy: cannot start:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
     return 2;
   }
+  if (command === "check") return await check(config, flags.ping === true);
   const exposed = exposureProblem(config);
   if (exposed) {
     console.error(`ccproxy: cannot start:\n  ${exposed}`);
@@ -133,6 +153,25 @@ export async function main(args: string[]): Promise<number> {
   }, handler);
   await server.finished;
   return 0;
+}
+
+/** `ccproxy check [--ping]`: prints the resolved configuration; exit 1 if a ping failed. */
+async function check(config: Config, ping: boolean): Promise<number> {
+  console.log(`ccproxy ${VERSION}: configuration is valid`);
+  for (const line of describeConfig(config)) console.log(`  ${line}`);
+  const exposed = exposureProblem(config);
+  if (exposed) console.log(`  warning: ${exposed}`);
+  if (!ping) return 0;
+  let failed = false;
+  for (const result of await pingProviders(config)) {
+    failed ||= !result.ok;
+    console.log(
+      `  ping ${result.provider}/${result.model}: ${
+        result.ok ? "ok" : "FAILED"
+      } (${result.detail})`,
+    );
+  }
+  return failed ? 1 : 0;
 }
 
 let deployed: Handler | undefined;

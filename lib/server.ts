@@ -61,7 +61,8 @@ const JSON_HEADERS = { "content-type": "application/json" };
  *
  * @example
  * ```ts
- * import { createHandler, loadConfig } from "./mod.ts";
+ * import { createHandler } from "./server.ts";
+ * import { loadConfig } from "./config.ts";
  * const handler = createHandler(loadConfig({ OPENAI_API_KEY: "sk-test" }));
  * const response = await handler(new Request("http://localhost/health"));
  * console.log(response.status); // 200

@@ -54,7 +54,11 @@ Deno.test("main: serves with .env underneath the environment and prints the bann
   const child = run(["--port", "0"], { BIG_MODEL: "from-env" }, dir).spawn();
   const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let banner = "";
-  while (!banner.includes("claude")) banner += (await lines.read()).value ?? "";
+  while (!banner.includes("claude")) {
+    const next = await lines.read();
+    if (next.done) throw new Error(`ccproxy did not start: ${banner}`);
+    banner += next.value;
+  }
   const port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)![1];
   try {
     assert.match(banner, /opus → from-env/, "the environment wins over .env");
@@ -107,7 +111,11 @@ Deno.test("main: under `deno serve` only the runtime serves (no second listener)
   }).spawn();
   const output = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  while (!/Listening on http:\/\/[\d.]+:\d+/.test(text)) text += (await output.read()).value ?? "";
+  while (!/Listening on http:\/\/[\d.]+:\d+/.test(text)) {
+    const next = await output.read();
+    if (next.done) throw new Error(`deno serve did not start: ${text}`);
+    text += next.value;
+  }
   const port = /Listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
   try {
     const response = await fetch(`http://127.0.0.1:${port}/health`);

@@ -1,0 +1,17 @@
+# ccproxy on the official Deno image, as a non-root user.
+# docker build -t ccproxy . && docker run -p 8082:8082 -e OPENAI_API_KEY=... -e PROXY_API_KEY=... ccproxy
+FROM denoland/deno:2.9.6
+
+WORKDIR /app
+COPY deno.json deno.lock ./
+COPY main.ts mod.ts ./
+COPY lib/ lib/
+# Fetch and cache the dependencies at build time, not at start.
+RUN deno cache main.ts
+
+# Inside a container the server must listen on every interface, so a PROXY_API_KEY is required
+# (ccproxy refuses to start without one; see the README's security section).
+ENV HOST=0.0.0.0 PORT=8082
+EXPOSE 8082
+USER deno
+CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env", "main.ts"]
