@@ -15,7 +15,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** JSON error body for a non-2xx status. */
   error?: unknown;
-  /** Stream chunks, each sent as one `data:` event (objects are JSON-encoded). */
+  /** Stream chunks, each sent as one `data:` event (objects are JSON-encoded; a function is
+   * called when its chunk is sent, so the chunk can carry its send time). */
   chunks?: Array<unknown>;
   /** End with `data: [DONE]` (default true). */
   done?: boolean;
@@ -90,7 +91,8 @@ function respond(reply: Reply, signal: AbortSignal): Response {
       if (signal.aborted) return controller.close();
       if (interval > 0 && i > 0) await new Promise((r) => setTimeout(r, interval));
       if (i < chunks.length) {
-        const chunk = chunks[i++];
+        const next = chunks[i++];
+        const chunk = typeof next === "function" ? next() : next;
         const data = typeof chunk === "string" ? chunk : JSON.stringify(chunk);
         controller.enqueue(encoder.encode(`data: ${data}\n\n`));
         return;

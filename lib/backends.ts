@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { EventSourceParserStream } from "eventsource-parser/stream";
+import { SseParseStream } from "./sse_parse.ts";
 import type { CountTokensRequest, MessagesRequest, StreamEvent } from "./anthropic/schema.ts";
 import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "./config.ts";
 import { ProxyError } from "./anthropic/errors.ts";
@@ -61,9 +61,7 @@ export interface Backend {
 }
 
 function sse(response: Response) {
-  return response.body!
-    .pipeThrough(new TextDecoderStream())
-    .pipeThrough(new EventSourceParserStream());
+  return response.body!.pipeThrough(new SseParseStream());
 }
 
 /** Chat's answer for models it does not serve ("only supported in v1/responses", "not a chat model"). */

@@ -18,33 +18,32 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 /**
- * Redacts configured secrets from generated text, thinking and error messages, so an upstream
- * that echoes its credentials back cannot hand them to the client. (A secret split across two
- * deltas is not caught; error messages are always caught.)
+ * An event with configured secrets redacted from generated text, thinking and error messages, so
+ * an upstream that echoes its credentials back cannot hand them to the client. (A secret split
+ * across two deltas is not caught; error messages are always caught.)
  */
-export class RedactStream extends TransformStream<StreamEvent, StreamEvent> {
-  constructor(secrets: readonly string[]) {
-    const present = (text: string) => secrets.some((secret) => text.includes(secret));
-    super({
-      transform(event, controller) {
-        if (event.type === "content_block_delta") {
-          const delta = event.delta;
-          if (delta.type === "text_delta" && present(delta.text)) {
-            event = { ...event, delta: { type: "text_delta", text: redact(delta.text, secrets) } };
-          } else if (delta.type === "thinking_delta" && present(delta.thinking)) {
-            event = {
-              ...event,
-              delta: { type: "thinking_delta", thinking: redact(delta.thinking, secrets) },
-            };
-          }
-        } else if (event.type === "error") {
-          event = {
-            type: "error",
-            error: { ...event.error, message: redact(event.error.message, secrets) },
-          };
-        }
-        controller.enqueue(event);
-      },
-    });
+export function redactEvent(event: StreamEvent, secrets: readonly string[]): StreamEvent {
+  if (event.type === "content_block_delta") {
+    const delta = event.delta;
+    if (delta.type === "text_delta" && present(delta.text, secrets)) {
+      return { ...event, delta: { type: "text_delta", text: redact(delta.text, secrets) } };
+    }
+    if (delta.type === "thinking_delta" && present(delta.thinking, secrets)) {
+      return {
+        ...event,
+        delta: { type: "thinking_delta", thinking: redact(delta.thinking, secrets) },
+      };
+    }
+  } else if (event.type === "error") {
+    return {
+      type: "error",
+      error: { ...event.error, message: redact(event.error.message, secrets) },
+    };
   }
+  return event;
+}
+
+function present(text: string, secrets: readonly string[]): boolean {
+  for (const secret of secrets) if (text.includes(secret)) return true;
+  return false;
 }

@@ -16,18 +16,12 @@ import {
   type StreamEvent,
   type Usage,
 } from "./anthropic/schema.ts";
-import {
-  guardStream,
-  KeepAliveStream,
-  type Scheduler,
-  SSE_HEADERS,
-  SseEncodeStream,
-} from "./anthropic/sse.ts";
+import { guardStream, type Scheduler, SSE_HEADERS, SseEncodeStream } from "./anthropic/sse.ts";
 import { type Backend, createBackends } from "./backends.ts";
 import { type Config, secretsOf } from "./config.ts";
 import { randomId } from "./ids.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { redact, RedactStream } from "./redact.ts";
+import { redact, redactEvent } from "./redact.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "./retry.ts";
 import { isTimeout, timedFetch } from "./timeouts.ts";
@@ -317,35 +311,15 @@ async function handleMessages(
       stream ? "stream" : "sync"
     } messages=${body.messages.length} tools=${body.tools?.length ?? 0}`,
   );
-  const events = await openEvents(body, targets, request, ctx, entry.notes);
+  const events = await openEvents(body, targets, request, ctx, entry);
   if (!stream) {
     const message = await accumulate(events);
     entry.write(200, message.usage);
     return json(message);
   }
-
   entry.deferred = true;
-  let usage: Usage | undefined;
-  const observed = events.pipeThrough(
-    new TransformStream<StreamEvent, StreamEvent>({
-      transform(event, controller) {
-        if (event.type === "message_delta") usage = event.usage;
-        if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
-        controller.enqueue(event);
-      },
-      flush: () => entry.write(200, usage),
-      cancel: () => {
-        entry.notes.push("client-cancelled");
-        entry.write(499, usage);
-      },
-    } as Transformer<StreamEvent, StreamEvent>),
-  );
-  const bytes = observed
-    .pipeThrough(
-      new KeepAliveStream({ idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler }),
-    )
-    .pipeThrough(new SseEncodeStream());
-  return new Response(bytes, { headers: SSE_HEADERS });
+  const keepAlive = { idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler };
+  return new Response(events.pipeThrough(new SseEncodeStream(keepAlive)), { headers: SSE_HEADERS });
 }
 
 /**
@@ -357,11 +331,11 @@ async function openEvents(
   targets: Target[],
   request: Request,
   ctx: ServerContext,
-  notes: string[],
+  entry: RequestLog,
 ): Promise<ReadableStream<StreamEvent>> {
+  const notes = entry.notes;
   const messageId = randomId("msg_");
   const inputEstimate = estimateTokens(body);
-  if (body.max_tokens === 0) return emptyAnswer(body.model, messageId, inputEstimate);
   const tried: string[] = [];
   let served: Target = targets[0];
   const context = {
@@ -373,31 +347,47 @@ async function openEvents(
     notes,
   };
   try {
-    const events = await withFallback(targets, (target) => {
-      served = target;
-      return ctx.backends[target.provider].open(body, target, context);
-    }, {
-      maxRetries: ctx.config.maxRetries,
-      maxDelayMs: ctx.config.maxRetryDelayMs,
-      sleep: ctx.options.sleep,
-      random: ctx.options.random,
-      signal: request.signal,
-    }, tried);
-    const guarded = guardStream(events, (error) => {
-      ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
-      const timedOut = isTimeout(error);
-      const detail = timedOut
-        ? (error as Error).message
-        : `upstream stream failed: ${describe(error)}`;
-      return {
-        type: "error",
-        error: {
-          type: timedOut ? "timeout_error" : "api_error",
-          message: redact(`${served.provider}: ${detail}`, ctx.secrets),
-        },
-      };
+    const events = body.max_tokens === 0
+      ? emptyAnswer(body.model, messageId, inputEstimate)
+      : await withFallback(targets, (target) => {
+        served = target;
+        return ctx.backends[target.provider].open(body, target, context);
+      }, {
+        maxRetries: ctx.config.maxRetries,
+        maxDelayMs: ctx.config.maxRetryDelayMs,
+        sleep: ctx.options.sleep,
+        random: ctx.options.random,
+        signal: request.signal,
+      }, tried);
+    let usage: Usage | undefined;
+    // One pass per event: redaction, the log line's facts, and read failures as an error event.
+    return guardStream(events, {
+      describe: (error) => {
+        ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
+        const timedOut = isTimeout(error);
+        const detail = timedOut
+          ? (error as Error).message
+          : `upstream stream failed: ${describe(error)}`;
+        return {
+          type: "error",
+          error: {
+            type: timedOut ? "timeout_error" : "api_error",
+            message: `${served.provider}: ${detail}`,
+          },
+        };
+      },
+      map: (event) => {
+        if (event.type === "message_delta") usage = event.usage;
+        else if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
+        return redactEvent(event, ctx.secrets);
+      },
+      done: (how) => {
+        // A streaming answer's log line is written when the stream ends.
+        if (!entry.deferred) return;
+        if (how === "cancel") entry.notes.push("client-cancelled");
+        entry.write(how === "cancel" ? 499 : 200, usage);
+      },
     });
-    return guarded.pipeThrough(new RedactStream(ctx.secrets));
   } finally {
     if (tried.length > 1) notes.push(`tried=${tried.join(",")}`);
   }

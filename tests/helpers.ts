@@ -1,6 +1,6 @@
 /** Shared test helpers: SSE text ⇄ events, golden files, and the protocol invariant checker. */
 import assert from "node:assert/strict";
-import { EventSourceParserStream } from "eventsource-parser/stream";
+import { SseParseStream } from "../lib/sse_parse.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { SseEncodeStream } from "../lib/anthropic/sse.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
@@ -27,8 +27,7 @@ export function assertGolden(actual: string, name: string): void {
 
 /** SSE text → parsed messages (as the provider translators receive them). */
 export function sseMessages(text: string) {
-  return ReadableStream.from([text])
-    .pipeThrough(new EventSourceParserStream());
+  return ReadableStream.from([new TextEncoder().encode(text)]).pipeThrough(new SseParseStream());
 }
 
 /** Anthropic events → the SSE text a client receives. */

@@ -1,6 +1,10 @@
 /**
- * Server-sent events towards the client: encoding, keep-alive pings, and the guard that turns
+ * Server-sent events towards the client: encoding with keep-alive pings, and the guard that turns
  * a broken upstream into a final `event: error` instead of a torn connection.
+ *
+ * Each stage costs a promise hop per event, so the per-event work that belongs together is done in
+ * one pass: the guard also applies a per-event map (redaction, observation), and the encoder also
+ * sends the pings.
  *
  * @module
  */
@@ -13,20 +17,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-/** Anthropic events → `event: <type>\ndata: <json>\n\n` bytes, one chunk per event. */
-export class SseEncodeStream extends TransformStream<StreamEvent, Uint8Array> {
-  constructor() {
-    const encoder = new TextEncoder();
-    super({
-      transform(event, controller) {
-        controller.enqueue(
-          encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`),
-        );
-      },
-    });
-  }
-}
-
 /** Starts a repeating timer and returns the function that stops it. */
 export type Scheduler = (tick: () => void, intervalMs: number) => () => void;
 
@@ -35,7 +25,7 @@ const intervalScheduler: Scheduler = (tick, intervalMs) => {
   return () => clearInterval(id);
 };
 
-/** Options of {@link KeepAliveStream}. */
+/** Keep-alive options of {@link SseEncodeStream}. */
 export interface KeepAliveOptions {
   /** Longest silence before a ping, in ms (default 10 000). */
   idleMs?: number;
@@ -44,14 +34,17 @@ export interface KeepAliveOptions {
 }
 
 /**
- * Passes events through and adds `ping` events: one right after `message_start`, then one
- * whenever the stream has been silent for about `idleMs` (reasoning models can think for
- * minutes; clients abort silent streams).
+ * Anthropic events → `event: <type>\ndata: <json>\n\n` bytes, one chunk per event. With
+ * `keepAlive`, it also sends `ping` events: one right after `message_start`, then one whenever
+ * the stream has been silent for about `idleMs` (reasoning models can think for minutes; clients
+ * abort silent streams). The timer stops with the stream, however it ends.
  */
-export class KeepAliveStream extends TransformStream<StreamEvent, StreamEvent> {
-  constructor(options: KeepAliveOptions = {}) {
-    const idleMs = options.idleMs ?? 10_000;
-    const schedule = options.scheduler ?? intervalScheduler;
+export class SseEncodeStream extends TransformStream<StreamEvent, Uint8Array> {
+  constructor(keepAlive?: KeepAliveOptions) {
+    const encoder = new TextEncoder();
+    const encode = (event: StreamEvent) =>
+      encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const ping = encode({ type: "ping" });
     let stop: (() => void) | undefined;
     let busy = false;
     let ended = false;
@@ -62,53 +55,74 @@ export class KeepAliveStream extends TransformStream<StreamEvent, StreamEvent> {
     };
     super({
       start(controller) {
+        if (!keepAlive) return;
         // Ticking at half the idle time bounds any silence to `idleMs`.
-        stop = schedule(() => {
+        stop = (keepAlive.scheduler ?? intervalScheduler)(() => {
           if (ended) return;
-          if (!busy) controller.enqueue({ type: "ping" });
+          if (!busy) controller.enqueue(ping);
           busy = false;
-        }, idleMs / 2);
+        }, (keepAlive.idleMs ?? 10_000) / 2);
       },
       transform(event, controller) {
         busy = true;
-        controller.enqueue(event);
-        if (event.type === "message_start") controller.enqueue({ type: "ping" });
+        controller.enqueue(encode(event));
+        if (event.type === "message_start" && keepAlive) controller.enqueue(ping);
         if (event.type === "message_stop" || event.type === "error") halt();
       },
       flush: halt,
       cancel: halt,
-    } as Transformer<StreamEvent, StreamEvent>);
+    } as Transformer<StreamEvent, Uint8Array>);
   }
 }
 
+/** Options of {@link guardStream}. */
+export interface GuardOptions {
+  /** The `error` event a read failure becomes. */
+  describe: (error: unknown) => StreamEvent & { type: "error" };
+  /** Applied to every event on its way out (error events included). */
+  map?: (event: StreamEvent) => StreamEvent;
+  /** Called once when the stream has ended (`end`) or the reader gave up (`cancel`). */
+  done?: (how: "end" | "cancel") => void;
+}
+
 /**
- * Reads `events` and, if reading fails (connection reset, malformed upstream data), ends the
- * stream with an `error` event, unless it had already ended.
+ * Reads `events` and, if reading fails (connection reset, malformed upstream data, a timeout),
+ * ends the stream with an `error` event, unless it had already ended.
  */
 export function guardStream(
   events: ReadableStream<StreamEvent>,
-  describe: (error: unknown) => StreamEvent & { type: "error" },
+  options: GuardOptions,
 ): ReadableStream<StreamEvent> {
   const reader = events.getReader();
-  let done = false;
+  const map = options.map ?? ((event: StreamEvent) => event);
+  let ended = false;
+  let finished = false;
+  const finish = (how: "end" | "cancel") => {
+    if (finished) return;
+    finished = true;
+    options.done?.(how);
+  };
   return new ReadableStream<StreamEvent>({
     async pull(controller) {
       try {
         const next = await reader.read();
         if (next.done) {
           controller.close();
+          finish("end");
           return;
         }
         const type = next.value.type;
-        if (type === "message_stop" || type === "error") done = true;
-        controller.enqueue(next.value);
+        if (type === "message_stop" || type === "error") ended = true;
+        controller.enqueue(map(next.value));
       } catch (error) {
-        if (!done) controller.enqueue(describe(error));
-        done = true;
+        if (!ended) controller.enqueue(map(options.describe(error)));
+        ended = true;
         controller.close();
+        finish("end");
       }
     },
     cancel(reason) {
+      finish("cancel");
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

@@ -8,7 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { EventSourceMessage } from "eventsource-parser/stream";
+import type { EventSourceMessage } from "../sse_parse.ts";
 import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
 import { EventWriter, type MessageInit } from "../anthropic/events.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "eventsource-parser/stream";
+import type { EventSourceMessage } from "../sse_parse.ts";
 import type OpenAI from "openai";
 import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
