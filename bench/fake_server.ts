@@ -73,6 +73,27 @@ function reply(request: Recorded): Reply {
       ],
     };
   }
+  if (request.body.stream !== true) {
+    // A non-streaming Chat request (ccproxy never sends one; peers do) gets a JSON completion.
+    return {
+      json: {
+        id: "chatcmpl-bench",
+        object: "chat.completion",
+        created: 1,
+        model,
+        choices: [{
+          index: 0,
+          message: { role: "assistant", content: pieces.map((piece) => piece()).join("") },
+          finish_reason: "stop",
+        }],
+        usage: {
+          prompt_tokens: 10,
+          completion_tokens: shape.chunks,
+          total_tokens: 10 + shape.chunks,
+        },
+      },
+    };
+  }
   return {
     intervalMs: shape.intervalMs,
     chunks: [

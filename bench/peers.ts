@@ -8,7 +8,8 @@
 import type { Route } from "./run.ts";
 import { proxyRoute } from "./run.ts";
 
-const PACKAGE = "@musistudio/claude-code-router@3.1.1";
+// 3.x depends on a package the npm registry does not have; 2.0.0 is the newest that installs.
+const PACKAGE = "@musistudio/claude-code-router@2.0.0";
 const PORT = 38456;
 
 async function run(command: string, args: string[], cwd: string, env: Record<string, string> = {}) {
@@ -64,7 +65,7 @@ export async function runPeer(
     `${home}/.claude-code-router/config.json`,
     JSON.stringify(config, null, 2),
   );
-  const cli = `${dir}/node_modules/@musistudio/claude-code-router/dist/main/cli.js`;
+  const cli = `${dir}/node_modules/@musistudio/claude-code-router/dist/cli.js`;
   const process = new Deno.Command("node", {
     args: [cli, "start"],
     cwd: dir,

@@ -335,23 +335,22 @@ export async function coldStart(fakeUrl: string) {
         "--allow-read=.env",
         new URL("../main.ts", import.meta.url).pathname,
         "--port",
-        String(38000 + i),
+        "0",
       ],
       env: { NO_COLOR: "1", OPENAI_API_KEY: "sk-bench", OPENAI_BASE_URL: `${fakeUrl}/v1` },
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
+    const port = (await readUntil(process.stderr, /listening on http:\/\/[\d.]+:(\d+)/))[1];
     for (let tries = 0; tries < 5000; tries++) {
-      try {
-        const response = await fetch(`http://127.0.0.1:${38000 + i}/health`);
-        await response.body?.cancel();
-        if (response.status === 200) break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+      await response?.body?.cancel();
+      if (response?.status === 200) break;
     }
     times.push(performance.now() - started);
-    process.kill();
+    try {
+      process.kill();
+    } catch { /* already gone */ }
     await process.status;
   }
   return { medianMs: median(times), minMs: Math.min(...times) };

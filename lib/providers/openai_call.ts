@@ -3,15 +3,28 @@
  * `npm:openai` over the injected `fetch`. Returns the raw streaming `Response` once the upstream
  * has answered with a success status; every failure becomes a {@link ProxyError}.
  *
+ * `npm:openai` takes about 100 ms to load, more than the rest of the server together, so it is
+ * loaded on first use (or ahead of time with {@link loadOpenAI}) instead of at start-up.
+ *
  * @module
  */
-import OpenAI from "openai";
+import type OpenAIClient from "openai";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
+
+type OpenAIClass = typeof OpenAIClient;
+
+let loading: Promise<OpenAIClass> | undefined;
+
+/** Loads `npm:openai` once; the server calls it shortly after it starts listening. */
+export function loadOpenAI(): Promise<OpenAIClass> {
+  loading ??= import("openai").then((module) => module.default);
+  return loading;
+}
 
 /** A configured OpenAI-protocol upstream. */
 export interface OpenAIEndpoint {
-  /** The SDK client (no retries of its own: routing decides). */
-  client: OpenAI;
+  /** The SDK client (no retries of its own: routing decides), created on first use. */
+  client: () => Promise<OpenAIClient>;
   /** Provider name for messages and logs. */
   provider: string;
 }
@@ -36,16 +49,24 @@ export interface EndpointOptions {
 
 /** Builds an endpoint around an `npm:openai` client. */
 export function createOpenAIEndpoint(options: EndpointOptions): OpenAIEndpoint {
-  const client = new OpenAI({
-    apiKey: options.apiKey || "none",
-    baseURL: options.baseURL,
-    fetch: options.fetch,
-    maxRetries: 0,
-    timeout: options.timeoutMs ?? 600_000,
-    defaultHeaders: options.headers,
-    defaultQuery: options.query,
-  });
-  return { client, provider: options.provider };
+  let client: Promise<OpenAIClient> | undefined;
+  return {
+    provider: options.provider,
+    client: () => {
+      client ??= loadOpenAI().then((OpenAI) =>
+        new OpenAI({
+          apiKey: options.apiKey || "none",
+          baseURL: options.baseURL,
+          fetch: options.fetch,
+          maxRetries: 0,
+          timeout: options.timeoutMs ?? 600_000,
+          defaultHeaders: options.headers,
+          defaultQuery: options.query,
+        })
+      );
+      return client;
+    },
+  };
 }
 
 /**
@@ -58,20 +79,27 @@ export async function postStream(
   body: unknown,
   options: { signal?: AbortSignal; model: string; headers?: Record<string, string> },
 ): Promise<Response> {
+  const OpenAI = await loadOpenAI();
+  const client = await endpoint.client();
   try {
-    return await endpoint.client.post(path, {
+    return await client.post(path, {
       body,
       stream: true,
       signal: options.signal,
       headers: options.headers,
     }).asResponse();
   } catch (error) {
-    throw mapOpenAIError(endpoint.provider, error, options.model);
+    throw mapOpenAIError(OpenAI, endpoint.provider, error, options.model);
   }
 }
 
 /** Maps what `npm:openai` throws onto a {@link ProxyError}. */
-export function mapOpenAIError(provider: string, error: unknown, model: string): unknown {
+export function mapOpenAIError(
+  OpenAI: OpenAIClass,
+  provider: string,
+  error: unknown,
+  model: string,
+): unknown {
   if (error instanceof OpenAI.APIUserAbortError) return error;
   if (error instanceof OpenAI.APIConnectionTimeoutError) {
     return new ProxyError("timeout_error", `${provider}: upstream timed out`);
