@@ -52,7 +52,8 @@ export function completionOf(prefix: string): string | undefined {
   return parses(prefix + suffix) ? suffix : undefined;
 }
 
-function parses(text: string): boolean {
+/** True when `text` is valid JSON. */
+export function parses(text: string): boolean {
   try {
     JSON.parse(text);
     return true;

@@ -282,3 +282,19 @@ export function clientTools(tools: Tool[] | undefined): Tool[] {
     return !(tool.defer_loading === true && empty);
   });
 }
+
+/**
+ * Tool names as an upstream needs them: `alias(name)` gives the upstream name (through
+ * `rename`) and remembers it, so `toolNames` maps every upstream name back to the client's.
+ */
+export function toolAliases(
+  rename: (name: string) => string,
+): { toolNames: Map<string, string>; alias: (name: string) => string } {
+  const toolNames = new Map<string, string>();
+  const alias = (name: string) => {
+    const upstream = rename(name);
+    toolNames.set(upstream, name);
+    return upstream;
+  };
+  return { toolNames, alias };
+}

@@ -220,3 +220,13 @@ export class EventWriter {
     }
   }
 }
+
+/** Usage when the upstream reported none: the input estimate, and output at ~4 chars a token. */
+export function estimatedUsage(inputTokens: number, outputChars: number): Usage {
+  return {
+    input_tokens: inputTokens,
+    output_tokens: Math.ceil(outputChars / 4),
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+  };
+}

@@ -9,9 +9,15 @@
  */
 import { Buffer } from "node:buffer";
 import type { EventSourceMessage } from "../sse_parse.ts";
-import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import {
+  clientTools,
+  type Conversation,
+  normalize,
+  type Part,
+  toolAliases,
+} from "../anthropic/conversation.ts";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
-import { EventWriter, type MessageInit } from "../anthropic/events.ts";
+import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
   CountTokensRequest,
   MessagesRequest,
@@ -133,12 +139,7 @@ export function toGeminiRequest(
 ): GeminiTranslation {
   const info = geminiModelInfo(model);
   const conversation = normalize(request);
-  const toolNames = new Map<string, string>();
-  const alias = (name: string) => {
-    const upstream = geminiToolName(name);
-    toolNames.set(upstream, name);
-    return upstream;
-  };
+  const { toolNames, alias } = toolAliases(geminiToolName);
   const body: GeminiRequest = {
     contents: geminiContents(conversation, alias, signer, info.thinking === "level"),
     generationConfig: generationConfig(request, info),
@@ -414,14 +415,7 @@ export function geminiUsage(
   inputEstimate: number,
   outputChars: number,
 ): Usage {
-  if (!usage) {
-    return {
-      input_tokens: inputEstimate,
-      output_tokens: Math.ceil(outputChars / 4),
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-    };
-  }
+  if (!usage) return estimatedUsage(inputEstimate, outputChars);
   const cached = usage.cachedContentTokenCount ?? 0;
   return {
     input_tokens: Math.max(

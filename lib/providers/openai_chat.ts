@@ -6,9 +6,15 @@
  */
 import type { EventSourceMessage } from "../sse_parse.ts";
 import type OpenAI from "openai";
-import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import {
+  clientTools,
+  type Conversation,
+  normalize,
+  type Part,
+  toolAliases,
+} from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
-import { EventWriter, type MessageInit } from "../anthropic/events.ts";
+import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
   MessagesRequest,
   StopReason,
@@ -18,6 +24,7 @@ import type {
 } from "../anthropic/schema.ts";
 import { decideEffort, type Effort } from "../effort.ts";
 import { randomId, shortHash } from "../ids.ts";
+import { parses } from "../json_complete.ts";
 import { type ModelInfo, openaiModelInfo } from "../models.ts";
 
 type ChatBody = OpenAI.Chat.ChatCompletionCreateParamsStreaming;
@@ -56,12 +63,7 @@ export function toChatRequest(
   const info = options.info ?? openaiModelInfo(model);
   const conversation = normalize(request);
   const tools = clientTools(request.tools);
-  const toolNames = new Map<string, string>();
-  const alias = (name: string) => {
-    const upstream = toolAlias(name);
-    toolNames.set(upstream, name);
-    return upstream;
-  };
+  const { toolNames, alias } = toolAliases(toolAlias);
 
   const body: ChatBody = {
     model,
@@ -294,7 +296,7 @@ export class ChatToAnthropicStream extends TransformStream<EventSourceMessage, S
     };
     const drainQueue = (force: boolean) => {
       while (queue.length) {
-        if (open !== undefined && !force && !isCompleteJson(calls.get(open)!.args)) return;
+        if (open !== undefined && !force && !parses(calls.get(open)!.args)) return;
         openCall(queue.shift()!);
       }
     };
@@ -406,29 +408,13 @@ function sanitizeId(id: string | undefined | null): string | undefined {
   return safe || undefined;
 }
 
-function isCompleteJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Chat usage → Anthropic usage (cached prompt tokens reported apart, never 0 input). */
 export function chatUsage(
   usage: ChatChunk["usage"] | undefined,
   inputEstimate: number,
   outputChars: number,
 ): Usage {
-  if (!usage) {
-    return {
-      input_tokens: inputEstimate,
-      output_tokens: Math.ceil(outputChars / 4),
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-    };
-  }
+  if (!usage) return estimatedUsage(inputEstimate, outputChars);
   const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
   const written = (usage.prompt_tokens_details as { cache_write_tokens?: number } | undefined)
     ?.cache_write_tokens ?? 0;

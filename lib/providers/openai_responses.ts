@@ -10,9 +10,15 @@
  */
 import type { EventSourceMessage } from "../sse_parse.ts";
 import type OpenAI from "openai";
-import { clientTools, type Conversation, normalize, type Part } from "../anthropic/conversation.ts";
+import {
+  clientTools,
+  type Conversation,
+  normalize,
+  type Part,
+  toolAliases,
+} from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
-import { EventWriter, type MessageInit } from "../anthropic/events.ts";
+import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
   MessagesRequest,
   StopReason,
@@ -73,12 +79,7 @@ export function toResponsesRequest(
 ): ResponsesTranslation {
   const info = options.info ?? openaiModelInfo(model);
   const conversation = normalize(request);
-  const toolNames = new Map<string, string>();
-  const alias = (name: string) => {
-    const upstream = toolAlias(name);
-    toolNames.set(upstream, name);
-    return upstream;
-  };
+  const { toolNames, alias } = toolAliases(toolAlias);
   const intent = decideEffort(request.thinking, request.output_config?.effort);
   const thinking = info.reasoning && intent.requested && intent.effort !== "off";
   const dropped = [...conversation.dropped];
@@ -275,14 +276,7 @@ export function responsesUsage(
   estimate: number,
   chars: number,
 ): Usage {
-  if (!usage) {
-    return {
-      input_tokens: estimate,
-      output_tokens: Math.ceil(chars / 4),
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-    };
-  }
+  if (!usage) return estimatedUsage(estimate, chars);
   const cached = usage.input_tokens_details?.cached_tokens ?? 0;
   return {
     input_tokens: Math.max(0, usage.input_tokens - cached),
