@@ -22,6 +22,9 @@ import { runPeer } from "./peers.ts";
 const args = parseArgs({
   args: Deno.args,
   options: { quick: { type: "boolean" }, peers: { type: "boolean" } },
+  // soak.ts imports this module with arguments of its own
+  strict: false,
+  allowPositionals: true,
 }).values;
 const QUICK = args.quick === true;
 const scale = (full: number, quick: number) => (QUICK ? quick : full);
@@ -30,7 +33,8 @@ const scale = (full: number, quick: number) => (QUICK ? quick : full);
 // Processes
 // ---------------------------------------------------------------------------------------------
 
-async function readUntil(
+/** Reads a child's output until `pattern` matches, then keeps draining it in the background. */
+export async function readUntil(
   stream: ReadableStream<Uint8Array>,
   pattern: RegExp,
 ): Promise<RegExpExecArray> {

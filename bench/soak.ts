@@ -12,6 +12,7 @@
  * @module
  */
 import { createFakeUpstream, serveFake, textReply } from "./fake_upstream.ts";
+import { readUntil } from "./run.ts";
 
 const rounds = Math.max(3, Number(Deno.args[0] ?? 6));
 const concurrency = Number(Deno.args[1] ?? 1000);
@@ -39,14 +40,7 @@ const proxy = new Deno.Command(Deno.execPath(), {
   stdout: "null",
 }).spawn();
 
-const lines = proxy.stderr.pipeThrough(new TextDecoderStream()).getReader();
-let banner = "";
-while (!/listening on http:\/\/[\d.]+:\d+/.test(banner)) banner += (await lines.read()).value ?? "";
-const port = Number(/listening on http:\/\/[\d.]+:(\d+)/.exec(banner)![1]);
-// Keep draining the proxy's log so it never blocks on a full pipe.
-(async () => {
-  while (!(await lines.read()).done) { /* discard */ }
-})();
+const port = Number((await readUntil(proxy.stderr, /listening on http:\/\/[\d.]+:(\d+)/))[1]);
 
 function proxyStats(): { rssMb: number; fds: number } {
   const status = Deno.readTextFileSync(`/proc/${proxy.pid}/status`);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createFakeUpstream, DIALECTS, serveFake } from "../bench/fake_upstream.ts";
 import meta from "../deno.json" with { type: "json" };
 import { compileArgs, PERMISSIONS, TARGETS } from "../scripts/compile.ts";
+import { denoServe } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, root));
@@ -80,35 +81,12 @@ Deno.test("release workflow, compile task, Dockerfile and tasks agree", async (t
 });
 
 Deno.test("Deno Deploy: without PROXY_API_KEY every request is refused with what to set", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "serve",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read=.env",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      MAIN,
-    ],
-    env: { NO_COLOR: "1", OPENAI_API_KEY: "sk-deploy-test", DENO_DEPLOYMENT_ID: "test-deployment" },
-    clearEnv: true,
-    // `deno serve` finds deno.json from the working directory (there is no .env in it).
-    cwd: new URL(".", root).pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/Listening on http:\/\/[\d.]+:\d+/.test(text)) {
-    const next = await output.read();
-    if (next.done) throw new Error(`deno serve did not start: ${text}`);
-    text += next.value;
-  }
-  const port = /Listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
+  const server = await denoServe({
+    OPENAI_API_KEY: "sk-deploy-test",
+    DENO_DEPLOYMENT_ID: "test-deployment",
+  });
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/v1/messages`, {
+    const response = await fetch(`http://127.0.0.1:${server.port}/v1/messages`, {
       method: "POST",
       body: JSON.stringify({ model: "claude-opus-5-5", max_tokens: 1, messages: [] }),
     });
@@ -116,10 +94,7 @@ Deno.test("Deno Deploy: without PROXY_API_KEY every request is refused with what
     const body = await response.json();
     assert.match(body.error.message, /on Deno Deploy without PROXY_API_KEY/);
   } finally {
-    child.kill();
-    await output.cancel();
-    await child.status;
-    await child.stdout.cancel();
+    await server.close();
   }
 });
 

@@ -132,3 +132,47 @@ export function manualScheduler() {
     },
   };
 }
+
+/**
+ * Starts `deno serve` on main.ts (port 0) with exactly `env`; resolves with the port once it
+ * listens, what it printed so far, and the function that stops it.
+ */
+export async function denoServe(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "serve",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read=.env",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      new URL("../main.ts", import.meta.url).pathname,
+    ],
+    env: { NO_COLOR: "1", ...env },
+    clearEnv: true,
+    // `deno serve` finds deno.json from the working directory (there is no .env in it).
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/Listening on http:\/\/[\d.]+:\d+/.test(text)) {
+    const next = await output.read();
+    if (next.done) throw new Error(`deno serve did not start: ${text}`);
+    text += next.value;
+  }
+  const port = /Listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
+  return {
+    port,
+    text,
+    close: async () => {
+      child.kill();
+      await output.cancel();
+      await child.status;
+      await child.stdout.cancel();
+    },
+  };
+}

@@ -1,6 +1,7 @@
 /** The command line and the `deno serve` / Deploy entry, run as real processes. */
 import assert from "node:assert/strict";
 import entry from "../main.ts";
+import { denoServe } from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -92,39 +93,15 @@ Deno.test("main: the default export serves requests (deno serve, Deno Deploy)", 
 });
 
 Deno.test("main: under `deno serve` only the runtime serves (no second listener)", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "serve",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      MAIN,
-    ],
-    env: { NO_COLOR: "1", OPENAI_API_KEY: "sk-test-serve" },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/Listening on http:\/\/[\d.]+:\d+/.test(text)) {
-    const next = await output.read();
-    if (next.done) throw new Error(`deno serve did not start: ${text}`);
-    text += next.value;
-  }
-  const port = /Listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
+  const server = await denoServe({ OPENAI_API_KEY: "sk-test-serve" });
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/health`);
+    const response = await fetch(`http://127.0.0.1:${server.port}/health`);
     assert.deepEqual(await response.json(), { status: "ok" });
-    assert.ok(!text.includes("ccproxy 0."), "the command line did not start a server of its own");
+    assert.ok(
+      !server.text.includes("ccproxy 0."),
+      "the command line did not start a server of its own",
+    );
   } finally {
-    child.kill();
-    await output.cancel();
-    await child.status;
-    await child.stdout.cancel();
+    await server.close();
   }
 });
