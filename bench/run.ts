@@ -330,28 +330,17 @@ export async function memory(proxy: Route, pid: number) {
 export async function coldStart(fakeUrl: string) {
   const times: number[] = [];
   for (let i = 0; i < scale(7, 3); i++) {
-    const started = performance.now();
-    const process = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read=.env",
-        new URL("../main.ts", import.meta.url).pathname,
-        "--port",
-        "0",
-      ],
-      env: { NO_COLOR: "1", OPENAI_API_KEY: "sk-bench", OPENAI_BASE_URL: `${fakeUrl}/v1` },
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const port = (await readUntil(process.stderr, /listening on http:\/\/[\d.]+:(\d+)/))[1];
+    const { url, process, startedMs } = await startProxy({
+      OPENAI_API_KEY: "sk-bench",
+      OPENAI_BASE_URL: `${fakeUrl}/v1`,
+    });
+    const port = new URL(url).port;
     for (let tries = 0; tries < 5000; tries++) {
       const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
       await response?.body?.cancel();
       if (response?.status === 200) break;
     }
-    times.push(performance.now() - started);
+    times.push(performance.now() - startedMs);
     try {
       process.kill();
     } catch { /* already gone */ }

@@ -12,7 +12,7 @@
  * @module
  */
 import { createFakeUpstream, serveFake, textReply } from "./fake_upstream.ts";
-import { readUntil } from "./run.ts";
+import { startProxy } from "./run.ts";
 
 const rounds = Math.max(3, Number(Deno.args[0] ?? 6));
 const concurrency = Number(Deno.args[1] ?? 1000);
@@ -20,27 +20,12 @@ const PIECES = Array.from({ length: 20 }, (_, i) => `piece${i} `);
 const EXPECTED = PIECES.join("");
 
 const fake = serveFake(createFakeUpstream(() => textReply(PIECES)));
-const proxy = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--allow-net",
-    "--allow-env",
-    "--allow-read=.env",
-    new URL("../main.ts", import.meta.url).pathname,
-    "--port",
-    "0",
-  ],
-  env: {
-    OPENAI_API_KEY: "sk-soak-0001",
-    OPENAI_BASE_URL: `${fake.url}/v1`,
-    MAX_RETRIES: "0",
-    NO_COLOR: "1",
-  },
-  stderr: "piped",
-  stdout: "null",
-}).spawn();
-
-const port = Number((await readUntil(proxy.stderr, /listening on http:\/\/[\d.]+:(\d+)/))[1]);
+const started = await startProxy({
+  OPENAI_API_KEY: "sk-soak-0001",
+  OPENAI_BASE_URL: `${fake.url}/v1`,
+});
+const proxy = started.process;
+const port = Number(new URL(started.url).port);
 
 function proxyStats(): { rssMb: number; fds: number } {
   const status = Deno.readTextFileSync(`/proc/${proxy.pid}/status`);
