@@ -41,3 +41,16 @@ export function decideEffort(
   }
   return { omitText, requested };
 }
+
+/** OpenAI's effort words (Chat `reasoning_effort`, Responses `reasoning.effort`). */
+export type OpenAIEffort = "none" | "minimal" | "low" | "medium" | "high";
+
+/** An effort as OpenAI reasoning models take it: `off` is the model's lowest, the top is `high`. */
+export function openaiEffort(
+  effort: Effort,
+  lowest: "none" | "minimal" | "low" = "low",
+): OpenAIEffort {
+  if (effort === "off") return lowest;
+  if (effort === "xhigh" || effort === "max") return "high";
+  return effort;
+}

@@ -22,7 +22,7 @@ import type {
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
-import { decideEffort, type Effort } from "../effort.ts";
+import { decideEffort, openaiEffort } from "../effort.ts";
 import { randomId, shortHash } from "../ids.ts";
 import { parses } from "../json_complete.ts";
 import { type ModelInfo, openaiModelInfo } from "../models.ts";
@@ -99,7 +99,7 @@ export function toChatRequest(
   }
   if (info.reasoning) {
     const intent = decideEffort(request.thinking, request.output_config?.effort);
-    if (intent.effort) body.reasoning_effort = reasoningEffort(intent.effort, info);
+    if (intent.effort) body.reasoning_effort = openaiEffort(intent.effort, info.minEffort);
   }
   const format = request.output_config?.format ?? request.output_format;
   if (format) {
@@ -146,12 +146,6 @@ function toolChoice(
       return "auto";
   }
   return undefined;
-}
-
-function reasoningEffort(effort: Effort, info: ModelInfo): ChatBody["reasoning_effort"] {
-  if (effort === "off") return info.minEffort ?? "low";
-  if (effort === "xhigh" || effort === "max") return "high";
-  return effort;
 }
 
 function chatMessages(conversation: Conversation, alias: (name: string) => string): ChatMessage[] {

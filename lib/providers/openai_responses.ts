@@ -26,7 +26,7 @@ import type {
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
-import { decideEffort, type Effort } from "../effort.ts";
+import { decideEffort, openaiEffort } from "../effort.ts";
 import { shortHash } from "../ids.ts";
 import { type ModelInfo, openaiModelInfo } from "../models.ts";
 import type { Signer } from "../signature.ts";
@@ -97,7 +97,7 @@ export function toResponsesRequest(
     if (request.top_p != null) body.top_p = request.top_p;
   } else {
     const reasoning: OpenAI.Reasoning = {};
-    if (intent.effort) reasoning.effort = effortFor(intent.effort, info);
+    if (intent.effort) reasoning.effort = openaiEffort(intent.effort, info.minEffort);
     if (thinking && !intent.omitText) reasoning.summary = "auto";
     if (reasoning.effort || reasoning.summary) body.reasoning = reasoning;
     if (thinking) body.include = ["reasoning.encrypted_content"];
@@ -126,15 +126,6 @@ export function toResponsesRequest(
   const session = options.sessionKey ?? request.metadata?.user_id ?? undefined;
   if (session) body.prompt_cache_key = `ccproxy-${shortHash(session, 32)}`;
   return { body, toolNames, thinking, omitThinkingText: intent.omitText, dropped };
-}
-
-function effortFor(
-  effort: Effort,
-  info: ModelInfo,
-): "none" | "minimal" | "low" | "medium" | "high" {
-  if (effort === "off") return info.minEffort ?? "low";
-  if (effort === "xhigh" || effort === "max") return "high";
-  return effort;
 }
 
 function toolChoice(
