@@ -10,7 +10,6 @@ import { SseParseStream } from "./sse_parse.ts";
 import type { CountTokensRequest, MessagesRequest, StreamEvent } from "./anthropic/schema.ts";
 import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "./config.ts";
 import { ProxyError } from "./anthropic/errors.ts";
-import { decideEffort } from "./effort.ts";
 import { openaiModelInfo } from "./models.ts";
 import {
   envelopeKind,
@@ -162,7 +161,6 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         model: request.model,
       });
       const provider = endpoint.provider;
-      const intent = decideEffort(request.thinking, request.output_config?.effort);
       return sse(response).pipeThrough(
         new ChatToAnthropicStream({
           id: context.messageId,
@@ -171,7 +169,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           toolNames: translation.toolNames,
           upstreamModel: target.model,
           provider,
-          omitThinkingText: intent.omitText,
+          omitThinkingText: translation.omitThinkingText,
           signThinking: () => signer.sign({ p: `${provider}_chat`, m: target.model }),
           onFilter: (reason) => context.notes.push(`content_filter=${reason}`),
         }),

@@ -113,3 +113,30 @@ Deno.test("chatUsage() reports cached tokens apart and never 0 input", async (t)
     });
   });
 });
+
+Deno.test("ChatToAnthropicStream: display omitted keeps the signed thinking block, without text", async () => {
+  const events = await Array.fromAsync(
+    sseMessages(testdata("chat_reasoning.upstream.sse")).pipeThrough(
+      new ChatToAnthropicStream({
+        id: "msg_test",
+        model: "claude-opus-5-5",
+        inputTokens: 42,
+        toolNames: new Map(),
+        upstreamModel: "deepseek-r1",
+        provider: "openai",
+        omitThinkingText: true,
+        signThinking: () => "ccp1.test-signature",
+      }),
+    ),
+  );
+  assertValidStream(events);
+  assert.ok(
+    !events.some((e) => e.type === "content_block_delta" && e.delta.type === "thinking_delta"),
+  );
+  const message = await accumulate(ReadableStream.from(events));
+  assert.deepEqual(message.content[0], {
+    type: "thinking",
+    thinking: "",
+    signature: "ccp1.test-signature",
+  });
+});

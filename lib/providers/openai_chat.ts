@@ -40,6 +40,8 @@ export interface ChatTranslation {
   toolNames: Map<string, string>;
   /** Blocks and fields left out, for the debug log. */
   dropped: string[];
+  /** `display: "omitted"`: thinking blocks (from `reasoning_content`) keep no text. */
+  omitThinkingText: boolean;
 }
 
 /** Options of {@link toChatRequest}. */
@@ -97,9 +99,9 @@ export function toChatRequest(
       if (request.tool_choice.disable_parallel_tool_use) body.parallel_tool_calls = false;
     }
   }
-  if (info.reasoning) {
-    const intent = decideEffort(request.thinking, request.output_config?.effort);
-    if (intent.effort) body.reasoning_effort = openaiEffort(intent.effort, info.minEffort);
+  const intent = decideEffort(request.thinking, request.output_config?.effort);
+  if (info.reasoning && intent.effort) {
+    body.reasoning_effort = openaiEffort(intent.effort, info.minEffort);
   }
   const format = request.output_config?.format ?? request.output_format;
   if (format) {
@@ -108,7 +110,7 @@ export function toChatRequest(
       json_schema: { name: "output", schema: format.schema, strict: false },
     };
   }
-  return { body, toolNames, dropped: conversation.dropped };
+  return { body, toolNames, dropped: conversation.dropped, omitThinkingText: intent.omitText };
 }
 
 /** A tool's `input_schema` for OpenAI: `$schema` removed, a root `type` guaranteed. */
