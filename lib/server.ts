@@ -8,11 +8,13 @@
 import type { z } from "zod";
 import { accumulate } from "./anthropic/accumulate.ts";
 import { ProxyError } from "./anthropic/errors.ts";
+import { estimatedUsage, EventWriter } from "./anthropic/events.ts";
 import {
   CountTokensRequestSchema,
   deepestIssue,
   type MessagesRequest,
   MessagesRequestSchema,
+  type StopReason,
   type StreamEvent,
   type Usage,
 } from "./anthropic/schema.ts";
@@ -347,8 +349,15 @@ async function openEvents(
     notes,
   };
   try {
-    const events = body.max_tokens === 0
-      ? emptyAnswer(body.model, messageId, inputEstimate)
+    // `max_tokens: 0` pre-warms a prompt cache at Anthropic; server tools (Claude Code's
+    // WebSearch sub-request) cannot run on these backends: both are answered here.
+    const local = body.max_tokens === 0
+      ? { stop: "max_tokens" as const }
+      : onlyServerTools(body)
+      ? { text: NO_WEB_SEARCH, stop: "end_turn" as const }
+      : undefined;
+    const events = local
+      ? localAnswer(body.model, messageId, inputEstimate, local)
       : await withFallback(targets, (target) => {
         served = target;
         return ctx.backends[target.provider].open(body, target, context);
@@ -393,36 +402,34 @@ async function openEvents(
   }
 }
 
-/** `max_tokens: 0` pre-warms a prompt cache at Anthropic; here it is answered locally. */
-function emptyAnswer(model: string, id: string, inputTokens: number): ReadableStream<StreamEvent> {
-  const usage: Usage = {
-    input_tokens: inputTokens,
-    output_tokens: 0,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
-  };
-  return ReadableStream.from<StreamEvent>([
-    {
-      type: "message_start",
-      message: {
-        id,
-        type: "message",
-        role: "assistant",
-        model,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        stop_details: null,
-        usage,
-      },
-    },
-    {
-      type: "message_delta",
-      delta: { stop_reason: "max_tokens", stop_sequence: null, stop_details: null },
-      usage,
-    },
-    { type: "message_stop" },
-  ]);
+/** An answer made here, without an upstream call, through the same event state machine. */
+function localAnswer(
+  model: string,
+  id: string,
+  inputTokens: number,
+  answer: { text?: string; stop: StopReason },
+): ReadableStream<StreamEvent> {
+  const events: StreamEvent[] = [];
+  const out = new EventWriter((event) => events.push(event), {
+    id,
+    model,
+    inputTokens,
+    signThinking: () => "",
+  });
+  out.start();
+  if (answer.text) out.text(answer.text);
+  out.stop(answer.stop, estimatedUsage(inputTokens, answer.text?.length ?? 0));
+  return ReadableStream.from(events);
+}
+
+const NO_WEB_SEARCH = "Web search is not available through this proxy: the backend model has no " +
+  "search tool, so no results were retrieved. Answer from what is already known, or say that " +
+  "current information could not be looked up.";
+
+/** A request whose only tools are server tools (web search, …) that no backend here runs. */
+function onlyServerTools(request: MessagesRequest): boolean {
+  const tools = request.tools ?? [];
+  return tools.length > 0 && tools.every((tool) => tool.type && tool.type !== "custom");
 }
 
 function mappedModels(config: Config) {

@@ -415,6 +415,7 @@ const GOLDEN = [
   ["blocked", "a blocked prompt (promptFeedback) → refusal"],
   ["error", "an in-stream error chunk → error event"],
   ["truncated", "no finishReason → error event"],
+  ["malformed_call", "MALFORMED_FUNCTION_CALL → end_turn with a text that says so"],
 ];
 
 Deno.test("GeminiToAnthropicStream matches the golden transcripts", async (t) => {

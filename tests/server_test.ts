@@ -617,3 +617,37 @@ Deno.test("JSON nested absurdly deep is a 400, not a crash", async () => {
   assert.equal(response.status, 400);
   assert.match((await errorOf(response)).message, /nested deeper than 200 levels/);
 });
+
+Deno.test("a request whose only tools are server tools is answered here, honestly", async (t) => {
+  const webSearch = { type: "web_search_20250305", name: "web_search", max_uses: 8 };
+  await t.step("no upstream call; a plain end_turn saying search is unavailable", async () => {
+    const { post, upstream } = setup([textReply(["invented results"])]);
+    const message = await (await post({ ...BODY, tools: [webSearch] })).json();
+    assert.equal(message.stop_reason, "end_turn");
+    assert.match(message.content[0].text, /^Web search is not available/);
+    assert.equal(upstream.requests.length, 0);
+  });
+  await t.step("streaming too", async () => {
+    const { post } = setup([]);
+    const events = parseClientSse(
+      await (await post({ ...BODY, stream: true, tools: [webSearch] })).text(),
+    );
+    assertValidStream(events);
+  });
+  await t.step(
+    "mixed with client tools, the request goes upstream without the server tool",
+    async () => {
+      const { post, upstream } = setup([textReply(["ok"])]);
+      await (await post({
+        ...BODY,
+        tools: [webSearch, { name: "Read", input_schema: { type: "object" } }],
+      })).text();
+      assert.deepEqual(
+        (upstream.requests[0].body.tools as Array<{ function: { name: string } }>).map((t) =>
+          t.function.name
+        ),
+        ["Read"],
+      );
+    },
+  );
+});

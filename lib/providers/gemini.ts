@@ -488,6 +488,14 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
           out.fail("api_error", "gemini: upstream stream ended without a finish reason");
           return;
         }
+        if (
+          calls === 0 && (finish === "MALFORMED_FUNCTION_CALL" || finish === "UNEXPECTED_TOOL_CALL")
+        ) {
+          // Say so instead of ending silently: the client (or its user) can ask again.
+          out.text(
+            `[gemini: the model's tool call could not be used (${finish}); please try again.]`,
+          );
+        }
         let reason: StopReason = "end_turn";
         if (blocked || REFUSAL.has(finish!)) reason = "refusal";
         else if (calls > 0) reason = "tool_use";
