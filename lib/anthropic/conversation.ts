@@ -18,6 +18,7 @@ import type {
   MessagesRequest,
   OtherBlock,
   Tool,
+  ToolChoice,
   ToolResultBlock,
   ToolUseBlock,
 } from "./schema.ts";
@@ -297,4 +298,11 @@ export function toolAliases(
     return upstream;
   };
   return { toolNames, alias };
+}
+
+/** `disable_parallel_tool_use: true`: the reply may call one tool at most. */
+export function singleToolCall(choice: ToolChoice | undefined): boolean {
+  return Boolean(
+    choice && "disable_parallel_tool_use" in choice && choice.disable_parallel_tool_use,
+  );
 }

@@ -14,6 +14,7 @@ import {
   type Conversation,
   normalize,
   type Part,
+  singleToolCall,
   toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
@@ -158,10 +159,7 @@ export function toGeminiRequest(
     const config = toolConfig(request.tool_choice, alias);
     if (config) body.toolConfig = { functionCallingConfig: config };
   }
-  const choice = request.tool_choice;
-  const singleCall = Boolean(
-    choice && "disable_parallel_tool_use" in choice && choice.disable_parallel_tool_use,
-  );
+  const singleCall = singleToolCall(request.tool_choice);
   return { body, toolNames, singleCall, dropped: conversation.dropped };
 }
 

@@ -11,6 +11,7 @@ import {
   type Conversation,
   normalize,
   type Part,
+  singleToolCall,
   toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
@@ -93,11 +94,12 @@ export function toChatRequest(
         parameters: cleanSchema(tool.input_schema),
       },
     }));
-    const choice = toolChoice(request.tool_choice, alias);
+    const choice = openaiToolChoice(
+      request.tool_choice,
+      (name) => ({ type: "function" as const, function: { name: alias(name) } }),
+    );
     if (choice) body.tool_choice = choice;
-    if (request.tool_choice && "disable_parallel_tool_use" in request.tool_choice) {
-      if (request.tool_choice.disable_parallel_tool_use) body.parallel_tool_calls = false;
-    }
+    if (singleToolCall(request.tool_choice)) body.parallel_tool_calls = false;
   }
   const intent = decideEffort(request.thinking, request.output_config?.effort);
   if (info.reasoning && intent.effort) {
@@ -133,15 +135,19 @@ export function callIdAlias(id: string): string {
   return ID_PATTERN.test(id) ? id : `call_${shortHash(id, 24).replace(/[^a-zA-Z0-9_-]/g, "_")}`;
 }
 
-function toolChoice(
+/**
+ * `tool_choice` for OpenAI's APIs: `any` is `required`; a named tool takes the shape `named`
+ * gives (Chat and Responses spell it differently); no choice sends nothing.
+ */
+export function openaiToolChoice<Named>(
   choice: ToolChoice | undefined,
-  alias: (name: string) => string,
-): ChatBody["tool_choice"] {
+  named: (name: string) => Named,
+): "auto" | "required" | "none" | Named | undefined {
   switch (choice?.type) {
     case "any":
       return "required";
     case "tool":
-      return { type: "function", function: { name: alias(choice.name) } };
+      return named(choice.name);
     case "none":
       return "none";
     case "auto":

@@ -15,22 +15,17 @@ import {
   type Conversation,
   normalize,
   type Part,
+  singleToolCall,
   toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
-import type {
-  MessagesRequest,
-  StopReason,
-  StreamEvent,
-  ToolChoice,
-  Usage,
-} from "../anthropic/schema.ts";
+import type { MessagesRequest, StopReason, StreamEvent, Usage } from "../anthropic/schema.ts";
 import { decideEffort, openaiEffort } from "../effort.ts";
 import { shortHash } from "../ids.ts";
 import { type ModelInfo, openaiModelInfo } from "../models.ts";
 import type { Signer } from "../signature.ts";
-import { callIdAlias, cleanSchema, toolAlias } from "./openai_chat.ts";
+import { callIdAlias, cleanSchema, openaiToolChoice, toolAlias } from "./openai_chat.ts";
 
 type Body = OpenAI.Responses.ResponseCreateParamsStreaming;
 type InputItem = OpenAI.Responses.ResponseInputItem;
@@ -111,11 +106,12 @@ export function toResponsesRequest(
       parameters: cleanSchema(tool.input_schema),
       strict: false,
     }));
-    const choice = toolChoice(request.tool_choice, alias);
+    const choice = openaiToolChoice(
+      request.tool_choice,
+      (name) => ({ type: "function" as const, name: alias(name) }),
+    );
     if (choice) body.tool_choice = choice;
-    const disable = request.tool_choice && "disable_parallel_tool_use" in request.tool_choice &&
-      request.tool_choice.disable_parallel_tool_use;
-    if (disable) body.parallel_tool_calls = false;
+    if (singleToolCall(request.tool_choice)) body.parallel_tool_calls = false;
   }
   const format = request.output_config?.format ?? request.output_format;
   if (format) {
@@ -126,23 +122,6 @@ export function toResponsesRequest(
   const session = options.sessionKey ?? request.metadata?.user_id ?? undefined;
   if (session) body.prompt_cache_key = `ccproxy-${shortHash(session, 32)}`;
   return { body, toolNames, thinking, omitThinkingText: intent.omitText, dropped };
-}
-
-function toolChoice(
-  choice: ToolChoice | undefined,
-  alias: (name: string) => string,
-): Body["tool_choice"] {
-  switch (choice?.type) {
-    case "any":
-      return "required";
-    case "tool":
-      return { type: "function", name: alias(choice.name) };
-    case "none":
-      return "none";
-    case "auto":
-      return "auto";
-  }
-  return undefined;
 }
 
 interface ReplayPayload {
