@@ -12,10 +12,10 @@
  */
 import { parseArgs } from "node:util";
 import { parseEnv } from "node:util";
-import { describeConfig, pingProviders } from "./lib/check.ts";
+import { describeConfig, pingProviders } from "./lib/cli/check.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { loadOpenAI } from "./lib/providers/openai_call.ts";
-import { createHandler, type Handler } from "./lib/server.ts";
+import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { VERSION } from "./lib/version.ts";
 
 export * from "./mod.ts";

@@ -13,9 +13,9 @@
  *
  * @module
  */
-export { createHandler, type Handler, type HandlerOptions } from "./lib/server.ts";
+export { createHandler, type Handler, type HandlerOptions } from "./lib/server/handler.ts";
 export { type Config, ConfigError, loadConfig, type Provider } from "./lib/config.ts";
-export { route, type Target } from "./lib/routing.ts";
+export { route, type Target } from "./lib/routing/route.ts";
 export { ProxyError } from "./lib/anthropic/errors.ts";
 export type {
   MessageResponse,
@@ -23,5 +23,5 @@ export type {
   StreamEvent,
   Usage,
 } from "./lib/anthropic/schema.ts";
-export { createLogger, type Logger } from "./lib/log.ts";
+export { createLogger, type Logger } from "./lib/server/log.ts";
 export { VERSION } from "./lib/version.ts";

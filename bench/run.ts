@@ -14,8 +14,8 @@
 import { parseArgs } from "node:util";
 import { MessagesRequestSchema } from "../lib/anthropic/schema.ts";
 import { ChatToAnthropicStream, toChatRequest } from "../lib/providers/openai_chat.ts";
-import { SseEncodeStream } from "../lib/anthropic/sse.ts";
-import { SseParseStream } from "../lib/sse_parse.ts";
+import { SseEncodeStream } from "../lib/anthropic/sse_encode.ts";
+import { SseParseStream } from "../lib/upstream/sse_reader.ts";
 import { now } from "./fake_server.ts";
 import { runPeer } from "./peers.ts";
 

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createFakeUpstream, textReply, toolReply } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { assertValidStream, parseClientSse, testConfig, testdata } from "./helpers.ts";
 
 async function replay(fixture: string) {

@@ -14,8 +14,8 @@ import {
   responsesDialect,
   serveFake,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import meta from "../deno.json" with { type: "json" };
 import { testConfig } from "./helpers.ts";
 

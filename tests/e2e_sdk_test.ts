@@ -11,8 +11,8 @@ import {
   textReply,
   toolReply,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
 
 async function withProxy(

@@ -9,8 +9,8 @@
  */
 import { createFakeUpstream, DIALECTS } from "../bench/fake_upstream.ts";
 import { loadConfig } from "../lib/config.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 
 /** A small, fast, seedable PRNG (mulberry32). */
 export function prng(seed: number): () => number {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type MessagesRequest, MessagesRequestSchema } from "../lib/anthropic/schema.ts";
-import { decideEffort } from "../lib/effort.ts";
-import { geminiModelInfo } from "../lib/models.ts";
+import { decideEffort } from "../lib/providers/effort.ts";
+import { geminiModelInfo } from "../lib/routing/models.ts";
 import {
   callId,
   cleanSchema,
@@ -12,7 +12,7 @@ import {
   thinkingConfig,
   toGeminiRequest,
 } from "../lib/providers/gemini.ts";
-import { Signer } from "../lib/signature.ts";
+import { Signer } from "../lib/upstream/signature.ts";
 import { assertGolden, assertValidStream, encodeEvents, sseMessages, testdata } from "./helpers.ts";
 
 const signer = new Signer("test-secret");

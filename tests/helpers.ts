@@ -1,8 +1,8 @@
 /** Shared test helpers: SSE text ⇄ events, golden files, and the protocol invariant checker. */
 import assert from "node:assert/strict";
-import { SseParseStream } from "../lib/sse_parse.ts";
+import { SseParseStream } from "../lib/upstream/sse_reader.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
-import { SseEncodeStream } from "../lib/anthropic/sse.ts";
+import { SseEncodeStream } from "../lib/anthropic/sse_encode.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);

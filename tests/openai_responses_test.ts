@@ -6,7 +6,7 @@ import {
   ResponsesToAnthropicStream,
   toResponsesRequest,
 } from "../lib/providers/openai_responses.ts";
-import { Signer } from "../lib/signature.ts";
+import { Signer } from "../lib/upstream/signature.ts";
 import { assertGolden, assertValidStream, encodeEvents, sseMessages, testdata } from "./helpers.ts";
 
 const signer = new Signer("test-secret");

@@ -11,8 +11,8 @@ import {
   type Recorded,
   type Reply,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
 
 type Name = keyof typeof DIALECTS;

@@ -12,8 +12,8 @@ import {
   type Reply,
   responsesDialect,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
 
 function client(env: Record<string, string>, responder: (r: Recorded, i: number) => Reply) {

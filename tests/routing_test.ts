@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { createFakeUpstream, DIALECTS, type Recorded, type Reply } from "../bench/fake_upstream.ts";
 import { ProxyError } from "../lib/anthropic/errors.ts";
-import { createLogger } from "../lib/log.ts";
-import { retryDelay } from "../lib/retry.ts";
-import { route } from "../lib/routing.ts";
-import { createHandler } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { retryDelay } from "../lib/upstream/retry.ts";
+import { route } from "../lib/routing/route.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { parseClientSse, testConfig } from "./helpers.ts";
 
 const BODY = {

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { createFakeUpstream, type Reply, textReply, toolReply } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { secretsOf } from "../lib/config.ts";
-import { createLogger } from "../lib/log.ts";
-import { createHandler, type HandlerOptions } from "../lib/server.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler, type HandlerOptions } from "../lib/server/handler.ts";
 import { assertValidStream, manualScheduler, parseClientSse, testConfig } from "./helpers.ts";
 
 const BODY = {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { completionOf } from "../json_complete.ts";
+import { completionOf } from "./json_complete.ts";
 import { ProxyError } from "./errors.ts";
 import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
 

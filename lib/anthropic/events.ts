@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { completionOf } from "../json_complete.ts";
+import { completionOf } from "./json_complete.ts";
 import type { ErrorType, StopReason, StreamEvent, Usage } from "./schema.ts";
 
 /** What the writer needs to know about the message it writes. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../sse_parse.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import { ProxyError, STATUS_OF, typeForStatus, unreachable } from "../anthropic/errors.ts";
 import type { ErrorType, StreamEvent } from "../anthropic/schema.ts";
 

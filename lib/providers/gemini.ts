@@ -8,7 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { EventSourceMessage } from "../sse_parse.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import {
   clientTools,
   type Conversation,
@@ -27,10 +27,10 @@ import type {
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
-import { decideEffort, type Effort, type ThinkingIntent } from "../effort.ts";
+import { decideEffort, type Effort, type ThinkingIntent } from "./effort.ts";
 import { randomId, shortHash } from "../ids.ts";
-import { type GeminiModelInfo, geminiModelInfo } from "../models.ts";
-import type { Signer } from "../signature.ts";
+import { type GeminiModelInfo, geminiModelInfo } from "../routing/models.ts";
+import type { Signer } from "../upstream/signature.ts";
 
 /** A Gemini part (the fields the proxy uses). */
 export interface GeminiPart {

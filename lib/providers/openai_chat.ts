@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../sse_parse.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import type OpenAI from "openai";
 import {
   clientTools,
@@ -23,10 +23,10 @@ import type {
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
-import { decideEffort, openaiEffort } from "../effort.ts";
+import { decideEffort, openaiEffort } from "./effort.ts";
 import { randomId, shortHash } from "../ids.ts";
-import { parses } from "../json_complete.ts";
-import { type ModelInfo, openaiModelInfo } from "../models.ts";
+import { parses } from "../anthropic/json_complete.ts";
+import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
 
 type ChatBody = OpenAI.Chat.ChatCompletionCreateParamsStreaming;
 type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam;

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../sse_parse.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import type OpenAI from "openai";
 import {
   clientTools,
@@ -21,10 +21,10 @@ import {
 import { fromUpstream } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type { MessagesRequest, StopReason, StreamEvent, Usage } from "../anthropic/schema.ts";
-import { decideEffort, openaiEffort } from "../effort.ts";
+import { decideEffort, openaiEffort } from "./effort.ts";
 import { shortHash } from "../ids.ts";
-import { type ModelInfo, openaiModelInfo } from "../models.ts";
-import type { Signer } from "../signature.ts";
+import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
+import type { Signer } from "../upstream/signature.ts";
 import { callIdAlias, cleanSchema, openaiToolChoice, toolAlias } from "./openai_chat.ts";
 
 type Body = OpenAI.Responses.ResponseCreateParamsStreaming;

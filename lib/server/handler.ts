@@ -6,9 +6,9 @@
  * @module
  */
 import type { z } from "zod";
-import { accumulate } from "./anthropic/accumulate.ts";
-import { ProxyError } from "./anthropic/errors.ts";
-import { estimatedUsage, EventWriter } from "./anthropic/events.ts";
+import { accumulate } from "../anthropic/accumulate.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import { estimatedUsage, EventWriter } from "../anthropic/events.ts";
 import {
   CountTokensRequestSchema,
   deepestIssue,
@@ -17,19 +17,24 @@ import {
   type StopReason,
   type StreamEvent,
   type Usage,
-} from "./anthropic/schema.ts";
-import { guardStream, type Scheduler, SSE_HEADERS, SseEncodeStream } from "./anthropic/sse.ts";
-import { type Backend, createBackends } from "./backends.ts";
-import { type Config, secretsOf } from "./config.ts";
-import { randomId } from "./ids.ts";
+} from "../anthropic/schema.ts";
+import {
+  guardStream,
+  type Scheduler,
+  SSE_HEADERS,
+  SseEncodeStream,
+} from "../anthropic/sse_encode.ts";
+import { type Backend, createBackends } from "../upstream/backends.ts";
+import { type Config, secretsOf } from "../config.ts";
+import { randomId } from "../ids.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { redact, redactEvent } from "./redact.ts";
 import { authenticate } from "./auth.ts";
-import { withFallback } from "./retry.ts";
-import { isTimeout, timedFetch } from "./timeouts.ts";
-import { ADVERTISED_MODELS, route, type Target } from "./routing.ts";
-import { countTokens, estimateTokens } from "./tokens.ts";
-import { VERSION } from "./version.ts";
+import { withFallback } from "../upstream/retry.ts";
+import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
+import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
+import { countTokens, estimateTokens } from "../routing/tokens.ts";
+import { VERSION } from "../version.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -57,8 +62,8 @@ const JSON_HEADERS = { "content-type": "application/json" };
  *
  * @example
  * ```ts
- * import { createHandler } from "./server.ts";
- * import { loadConfig } from "./config.ts";
+ * import { createHandler } from "./handler.ts";
+ * import { loadConfig } from "../config.ts";
  * const handler = createHandler(loadConfig({ OPENAI_API_KEY: "sk-test" }));
  * const response = await handler(new Request("http://localhost/health"));
  * console.log(response.status); // 200

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ThinkingConfig } from "./anthropic/schema.ts";
+import type { ThinkingConfig } from "../anthropic/schema.ts";
 
 /** The proxy's effort scale. `off` asks for the least thinking the model allows. */
 export type Effort = "off" | "low" | "medium" | "high" | "xhigh" | "max";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Config, ModelSet, Provider } from "./config.ts";
+import type { Config, ModelSet, Provider } from "../config.ts";
 
 /** Where one request may go. */
 export interface Target {

@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ProxyError } from "./anthropic/errors.ts";
+import { ProxyError } from "../anthropic/errors.ts";
 
 function digest(value: string): Uint8Array {
   return createHash("sha256").update(value).digest();

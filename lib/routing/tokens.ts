@@ -5,9 +5,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { normalize, type Part } from "./anthropic/conversation.ts";
-import { ProxyError } from "./anthropic/errors.ts";
-import type { CountTokensRequest } from "./anthropic/schema.ts";
+import { normalize, type Part } from "../anthropic/conversation.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import type { CountTokensRequest } from "../anthropic/schema.ts";
 
 type Counter = (text: string) => number;
 

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { ProxyError } from "./anthropic/errors.ts";
-import type { Target } from "./routing.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import type { Target } from "../routing/route.ts";
 
 /** How retries wait. */
 export interface RetryOptions {

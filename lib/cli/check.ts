@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { accumulate } from "./anthropic/accumulate.ts";
-import { ProxyError } from "./anthropic/errors.ts";
-import type { MessagesRequest } from "./anthropic/schema.ts";
-import { createBackends } from "./backends.ts";
-import type { Config, Provider } from "./config.ts";
-import { silentLogger } from "./log.ts";
-import { route } from "./routing.ts";
-import { timedFetch } from "./timeouts.ts";
+import { accumulate } from "../anthropic/accumulate.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import type { MessagesRequest } from "../anthropic/schema.ts";
+import { createBackends } from "../upstream/backends.ts";
+import type { Config, Provider } from "../config.ts";
+import { silentLogger } from "../server/log.ts";
+import { route } from "../routing/route.ts";
+import { timedFetch } from "../upstream/timeouts.ts";
 
 /** One line per fact: the providers, and which model each Claude family maps to. */
 export function describeConfig(config: Config): string[] {

@@ -6,29 +6,29 @@
  *
  * @module
  */
-import { SseParseStream } from "./sse_parse.ts";
-import type { CountTokensRequest, MessagesRequest, StreamEvent } from "./anthropic/schema.ts";
-import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "./config.ts";
-import { ProxyError } from "./anthropic/errors.ts";
-import { openaiModelInfo } from "./models.ts";
+import { SseParseStream } from "./sse_reader.ts";
+import type { CountTokensRequest, MessagesRequest, StreamEvent } from "../anthropic/schema.ts";
+import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "../config.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import { openaiModelInfo } from "../routing/models.ts";
 import {
   envelopeKind,
   rejectedReasoning,
   ResponsesToAnthropicStream,
   toResponsesRequest,
-} from "./providers/openai_responses.ts";
-import type { Logger } from "./log.ts";
-import { AnthropicEventStream, postAnthropic } from "./providers/anthropic.ts";
+} from "../providers/openai_responses.ts";
+import type { Logger } from "../server/log.ts";
+import { AnthropicEventStream, postAnthropic } from "../providers/anthropic.ts";
 import {
   countGeminiTokens,
   type GeminiEndpoint,
   GeminiToAnthropicStream,
   streamGenerate,
   toGeminiRequest,
-} from "./providers/gemini.ts";
-import { ChatToAnthropicStream, toChatRequest } from "./providers/openai_chat.ts";
-import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "./providers/openai_call.ts";
-import type { Target } from "./routing.ts";
+} from "../providers/gemini.ts";
+import { ChatToAnthropicStream, toChatRequest } from "../providers/openai_chat.ts";
+import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "../providers/openai_call.ts";
+import type { Target } from "../routing/route.ts";
 import { Signer } from "./signature.ts";
 
 /** Per-request facts a backend needs. */
