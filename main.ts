@@ -14,7 +14,6 @@ import { parseArgs } from "node:util";
 import { parseEnv } from "node:util";
 import { describeConfig, pingProviders } from "./lib/cli/check.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
-import { loadOpenAI } from "./lib/providers/openai_call.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -152,9 +151,6 @@ export async function main(args: string[]): Promise<number> {
     port: config.port,
     onListen: ({ hostname, port }) => console.error(banner(config, `${hostname}:${port}`)),
   }, handler);
-  // Load npm:openai once the server is answering, not before (it takes ~100 ms); a request that
-  // comes first loads it itself.
-  Deno.unrefTimer(setTimeout(() => void loadOpenAI(), 200));
   await server.finished;
   return 0;
 }

@@ -1,71 +1,65 @@
 /**
  * The HTTP call to an OpenAI-protocol upstream (OpenAI, compatible servers, Azure), made with
- * `npm:openai` over the injected `fetch`. Returns the raw streaming `Response` once the upstream
- * has answered with a success status; every failure becomes a {@link ProxyError}.
+ * plain `fetch`. Returns the raw streaming `Response` once the upstream has answered with a
+ * success status; every failure becomes a {@link ProxyError}.
  *
- * `npm:openai` takes about 100 ms to load, more than the rest of the server together, so it is
- * loaded on first use (or ahead of time with {@link loadOpenAI}) instead of at start-up.
+ * `npm:openai` is only the source of the wire types (`import type` in the translators): its
+ * request building cost about a quarter of the CPU of a request and nothing of it is needed to
+ * POST one JSON body.
  *
  * @module
  */
-import type OpenAIClient from "openai";
-import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
-
-type OpenAIClass = typeof OpenAIClient;
-
-let loading: Promise<OpenAIClass> | undefined;
-
-/** Loads `npm:openai` once; the server calls it shortly after it starts listening. */
-export function loadOpenAI(): Promise<OpenAIClass> {
-  loading ??= import("openai").then((module) => module.default);
-  return loading;
-}
+import { fromUpstream, unreachable } from "../anthropic/errors.ts";
+import { readErrorBody } from "../upstream/error_body.ts";
 
 /** A configured OpenAI-protocol upstream. */
 export interface OpenAIEndpoint {
-  /** The SDK client (no retries of its own: routing decides), created on first use. */
-  client: () => Promise<OpenAIClient>;
   /** Provider name for messages and logs. */
   provider: string;
+  /** Base URL including the version path, without a trailing slash. */
+  baseURL: string;
+  /** Headers on every call (authorization included). */
+  headers: Record<string, string>;
+  /** `?…` query string on every call, or "". */
+  search: string;
+  /** The `fetch` every call goes through. */
+  fetch: typeof fetch;
 }
 
 /** Options of {@link createOpenAIEndpoint}. */
 export interface EndpointOptions {
   /** Base URL including the version path, e.g. `https://api.openai.com/v1`. */
   baseURL: string;
-  /** API key; empty for servers that need none. */
+  /** API key, sent as `Authorization: Bearer`; empty for servers that need none. */
   apiKey: string;
   /** The `fetch` every call goes through. */
   fetch: typeof fetch;
   /** Provider name. */
   provider: string;
-  /** Headers on every call. */
+  /** Headers on every call; `null` removes a default (Azure sends `api-key`, no bearer). */
   headers?: Record<string, string | null>;
   /** Query parameters on every call. */
   query?: Record<string, string>;
-  /** Upstream timeout in ms (default 10 minutes: reasoning runs are long). */
-  timeoutMs?: number;
 }
 
-/** Builds an endpoint around an `npm:openai` client. */
+/** Builds an endpoint: the fixed part of every request, computed once. */
 export function createOpenAIEndpoint(options: EndpointOptions): OpenAIEndpoint {
-  let client: Promise<OpenAIClient> | undefined;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "text/event-stream",
+    authorization: `Bearer ${options.apiKey || "none"}`,
+  };
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (value === null) delete headers[name.toLowerCase()];
+    else headers[name.toLowerCase()] = value;
+  }
+  const query = new URLSearchParams(options.query).toString();
   return {
     provider: options.provider,
-    client: () => {
-      client ??= loadOpenAI().then((OpenAI) =>
-        new OpenAI({
-          apiKey: options.apiKey || "none",
-          baseURL: options.baseURL,
-          fetch: options.fetch,
-          maxRetries: 0,
-          timeout: options.timeoutMs ?? 600_000,
-          defaultHeaders: options.headers,
-          defaultQuery: options.query,
-        })
-      );
-      return client;
-    },
+    baseURL: options.baseURL.replace(/\/+$/, ""),
+    headers,
+    search: query ? `?${query}` : "",
+    fetch: options.fetch,
   };
 }
 
@@ -79,47 +73,55 @@ export async function postStream(
   body: unknown,
   options: { signal?: AbortSignal; model: string; headers?: Record<string, string> },
 ): Promise<Response> {
-  const OpenAI = await loadOpenAI();
-  const client = await endpoint.client();
+  let response: Response;
   try {
-    return await client.post(path, {
-      body,
-      stream: true,
+    response = await endpoint.fetch(`${endpoint.baseURL}${path}${endpoint.search}`, {
+      method: "POST",
+      headers: options.headers ? { ...endpoint.headers, ...options.headers } : endpoint.headers,
+      body: JSON.stringify(body),
       signal: options.signal,
-      headers: options.headers,
-    }).asResponse();
+    });
   } catch (error) {
-    throw mapOpenAIError(OpenAI, endpoint.provider, error, options.model);
+    if (options.signal?.aborted) throw error;
+    throw unreachable(endpoint.provider, error);
   }
+  if (response.ok) return response;
+  throw await openAIFailure(endpoint.provider, response, options.model);
 }
 
-/** Maps what `npm:openai` throws onto a {@link ProxyError}. */
-export function mapOpenAIError(
-  OpenAI: OpenAIClass,
+/** Maps a non-2xx OpenAI-protocol response (status, `retry-after`, message, code) onto an error. */
+export async function openAIFailure(
   provider: string,
-  error: unknown,
+  response: Response,
   model: string,
-): unknown {
-  if (error instanceof OpenAI.APIUserAbortError) return error;
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return new ProxyError("timeout_error", `${provider}: upstream timed out`);
-  }
-  if (error instanceof OpenAI.APIConnectionError) {
-    return unreachable(provider, error.cause ?? error);
-  }
-  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
-    const body = error.error as { message?: string; code?: string; type?: string } | undefined;
-    const headers: Record<string, string> = {};
-    for (const name of ["retry-after", "retry-after-ms"]) {
-      const value = error.headers?.get(name);
-      if (value) headers[name] = value;
+): Promise<Error> {
+  const text = await readErrorBody(response);
+  let error: { message?: unknown; code?: unknown; type?: unknown } | undefined;
+  try {
+    const parsed = JSON.parse(text);
+    error = parsed && typeof parsed === "object" ? parsed.error ?? undefined : undefined;
+    if (error !== undefined && (typeof error !== "object" || error === null)) {
+      error = { message: error };
     }
-    return fromUpstream(provider, {
-      status: error.status,
-      message: body?.message ?? error.message,
-      code: body?.code ?? body?.type ?? undefined,
-      headers,
-    }, model);
+  } catch {
+    // not JSON: the text is the message
   }
-  return error;
+  const message = typeof error?.message === "string"
+    ? error.message
+    : error?.message !== undefined
+    ? JSON.stringify(error.message)
+    : error
+    ? JSON.stringify(error)
+    : text.trim();
+  const code = typeof error?.code === "string"
+    ? error.code
+    : typeof error?.type === "string"
+    ? error.type
+    : undefined;
+  const headers: Record<string, string> = {};
+  for (const name of ["retry-after", "retry-after-ms"]) {
+    const value = response.headers.get(name);
+    if (value) headers[name] = value;
+  }
+  return fromUpstream(provider, { status: response.status, message, code, headers }, model);
 }
