@@ -464,3 +464,23 @@ export function responsesDialect(
     }),
   };
 }
+
+/**
+ * An OpenAI Chat upstream that numbers its tool calls afresh in every answer, as llama.cpp and
+ * vLLM do: while the conversation's last message is not a tool result it asks for `call` with
+ * the id `call_0`; after a tool result it answers `text`. A proxy that passes that id through
+ * gives a client the same tool_use id twice in one conversation.
+ */
+export function repeatingCallIds(
+  call: { name: string; args: unknown },
+  text: string[],
+): Responder {
+  return (request) => {
+    const messages = (request.body.messages ?? []) as Array<{ role: string }>;
+    const tools = (request.body.tools ?? []) as Array<{ function: { name: string } }>;
+    if (messages.at(-1)?.role === "tool" || !tools.some((t) => t.function.name === call.name)) {
+      return textReply(text);
+    }
+    return toolReply([{ id: "call_0", ...call }]);
+  };
+}

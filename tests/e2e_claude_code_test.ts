@@ -11,6 +11,7 @@ import {
   createFakeUpstream,
   type Dialect,
   DIALECTS,
+  repeatingCallIds,
   responsesDialect,
   serveFake,
 } from "../bench/fake_upstream.ts";
@@ -21,6 +22,30 @@ import { testConfig } from "./helpers.ts";
 
 const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
 const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
+
+/** Runs `claude` with `args` in `work` (throwaway HOME), offline, against `baseUrl`. */
+async function runClaude(args: string[], work: string, baseUrl: string) {
+  const result = await new Deno.Command(await claudeBinary(), {
+    args,
+    cwd: work,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: `${work}/home`,
+      ANTHROPIC_BASE_URL: baseUrl,
+      ANTHROPIC_API_KEY: "sk-ant-test",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: result.code,
+    stdout: new TextDecoder().decode(result.stdout),
+    stderr: new TextDecoder().decode(result.stderr),
+  };
+}
 
 async function claudeBinary(): Promise<string> {
   const version = meta.imports[PACKAGE].split("@").at(-1);
@@ -224,3 +249,52 @@ for (const name of Object.keys(SHAPES) as Name[]) {
     },
   });
 }
+
+Deno.test({
+  name: "Claude Code continues a session (-c) against an upstream that repeats call_0, and ends",
+  ignore: !supported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
+    const target = `${work}/hello.txt`;
+    const upstream = createFakeUpstream(
+      repeatingCallIds(
+        { name: "Write", args: { file_path: target, content: "hello from ccproxy\n" } },
+        ["I wrote ", "the file."],
+      ),
+    );
+    const fake = serveFake(upstream);
+    const handler = createHandler(testConfig({ OPENAI_BASE_URL: `${fake.url}/v1` }), {
+      logger: createLogger({ write: () => {} }),
+    });
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    const baseUrl = `http://127.0.0.1:${proxy.addr.port}`;
+    const toolTurns = () =>
+      upstream.requests.filter((r) =>
+        (r.body.messages as Array<{ role: string }>).at(-1)?.role !== "tool" &&
+        JSON.stringify(r.body.tools ?? []).includes('"Write"')
+      ).length;
+    try {
+      const args = ["--allowedTools", "Write", "--max-turns", "6"];
+      const first = await runClaude(["-p", "Write hello to hello.txt", ...args], work, baseUrl);
+      assert.equal(first.code, 0, `claude exited ${first.code}: ${first.stderr}`);
+      assert.match(first.stdout, /I wrote the file\./);
+      Deno.removeSync(target);
+      const second = await runClaude(["-c", "-p", "Write it again", ...args], work, baseUrl);
+      assert.equal(second.code, 0, `claude -c exited ${second.code}: ${second.stderr}`);
+      assert.match(second.stdout, /I wrote the file\./);
+      assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
+      // One tool call per session: a client that saw the same id twice runs the tool again.
+      assert.equal(toolTurns(), 2, "the continued session asked for the tool once");
+      const last = upstream.requests.at(-1)!.body.messages as Array<
+        { role: string; tool_calls?: Array<{ id: string }>; tool_call_id?: string }
+      >;
+      const ids = last.flatMap((m) => m.tool_calls ?? []).map((c) => c.id);
+      assert.equal(ids.length, 2);
+      assert.notEqual(ids[0], ids[1], "the two turns' calls have distinct ids");
+    } finally {
+      await proxy.shutdown();
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});

@@ -25,6 +25,11 @@ export function assertGolden(actual: string, name: string): void {
   assert.equal(actual, Deno.readTextFileSync(url), `golden ${name} differs`);
 }
 
+/** Client SSE text with the proxy's random `toolu_` ids replaced by a placeholder (goldens). */
+export function maskToolIds(text: string): string {
+  return text.replace(/"id":"toolu_[A-Za-z0-9]{24}"/g, '"id":"toolu_<random>"');
+}
+
 /** SSE text → parsed messages (as the provider translators receive them). */
 export function sseMessages(text: string) {
   return ReadableStream.from([new TextEncoder().encode(text)]).pipeThrough(new SseParseStream());

@@ -10,6 +10,7 @@ import {
   DIALECTS,
   type Recorded,
   type Reply,
+  responsesDialect,
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
@@ -136,34 +137,45 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
   });
 
   Deno.test(`${name}: a tool conversation over three turns stays paired`, async () => {
+    // The upstream numbers its calls afresh in every answer (llama.cpp, vLLM): `call_0` each turn.
     const { sdk, upstream } = client(name, [
-      dialect.tools([{ id: "call_a", name: "Read", args: { path: "a" }, signature: SIGNATURE }]),
+      dialect.tools([{ id: "call_0", name: "Read", args: { path: "a" }, signature: SIGNATURE }]),
       dialect.tools([{
-        id: "call_b",
+        id: "call_0",
         name: "Bash",
         args: { command: "ls" },
         signature: `${SIGNATURE}2`,
       }]),
+      dialect.tools([{ id: "call_0", name: "Read", args: { path: "b" } }]),
       dialect.text(["All done."]),
     ]);
     const messages: Anthropic.MessageParam[] = [...REQUEST.messages];
-    for (let turn = 0; turn < 3; turn++) {
-      const message = await sdk.messages.create({ ...REQUEST, tools: TOOLS, messages });
+    const ids: string[] = [];
+    for (let turn = 0; turn < 4; turn++) {
+      const request = { ...REQUEST, tools: TOOLS, messages };
+      // Streaming and non-streaming turns alternate: both must mint their own ids.
+      const message = turn % 2
+        ? await sdk.messages.stream(request).finalMessage()
+        : await sdk.messages.create(request);
       messages.push({ role: "assistant", content: message.content });
       const call = message.content.find((b) => b.type === "tool_use");
       if (!call) {
         assert.deepEqual(message.content, [{ type: "text", text: "All done." }]);
         break;
       }
+      ids.push(call.id);
       messages.push({
         role: "user",
         content: [{ type: "tool_result", tool_use_id: call.id, content: `result ${turn}` }],
       });
     }
-    const last = upstream.requests[2];
+    assert.equal(ids.length, 3);
+    assert.equal(new Set(ids).size, 3, `three distinct ids: ${ids.join(", ")}`);
+    for (const id of ids) assert.match(id, /^toolu_[A-Za-z0-9_-]{24,}$/);
+    const last = upstream.requests[3];
     const contents = JSON.stringify(INSPECT[name].contents(last));
     assert.match(contents, /result 0/);
-    assert.match(contents, /result 1/);
+    assert.match(contents, /result 2/);
     if (name === "google") {
       const parts =
         (last.body.contents as Array<{ role: string; parts: Array<Record<string, unknown>> }>)
@@ -171,20 +183,23 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
       const calls = parts.filter((p) => p.functionCall);
       assert.deepEqual(
         calls.map((p) => p.thoughtSignature),
-        [SIGNATURE, `${SIGNATURE}2`],
+        [SIGNATURE, `${SIGNATURE}2`, undefined],
         "signatures byte-exact",
       );
       const responses = parts.filter((p) => p.functionResponse);
       assert.deepEqual(
         responses.map((p) => (p.functionResponse as { name: string }).name),
-        ["Read", "Bash"],
+        ["Read", "Bash", "Read"],
       );
     } else {
-      const list = INSPECT[name].contents(last) as Array<{ role: string; tool_call_id?: string }>;
-      assert.deepEqual(list.filter((m) => m.role === "tool").map((m) => m.tool_call_id), [
-        "call_a",
-        "call_b",
-      ]);
+      // The ids the client sent back go upstream as the call ids, paired.
+      const list = INSPECT[name].contents(last) as Array<{
+        role: string;
+        tool_call_id?: string;
+        tool_calls?: Array<{ id: string }>;
+      }>;
+      assert.deepEqual(list.filter((m) => m.role === "tool").map((m) => m.tool_call_id), ids);
+      assert.deepEqual(list.flatMap((m) => m.tool_calls ?? []).map((c) => c.id), ids);
     }
   });
 
@@ -276,3 +291,46 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
     }
   });
 }
+
+Deno.test("responses: an upstream repeating call_0 still gets three distinct, replayable ids", async () => {
+  const dialect = responsesDialect();
+  const upstream = createFakeUpstream([
+    dialect.tools([{ id: "call_0", name: "Read", args: { path: "a" } }]),
+    dialect.tools([{ id: "call_0", name: "Bash", args: { command: "ls" } }]),
+    dialect.tools([{ id: "call_0", name: "Read", args: { path: "b" } }]),
+    dialect.text(["All done."]),
+  ]);
+  const handler = createHandler(
+    testConfig({ OPENAI_BASE_URL: "http://openai.fake/v1", OPENAI_API_MODE: "responses" }),
+    { fetch: upstream.fetch, logger: createLogger({ write: () => {} }) },
+  );
+  const sdk = new Anthropic({
+    apiKey: "client",
+    baseURL: "http://proxy.local",
+    maxRetries: 0,
+    fetch: (input: RequestInfo | URL, init?: RequestInit) => handler(new Request(input, init)),
+  });
+  const messages: Anthropic.MessageParam[] = [...REQUEST.messages];
+  const ids: string[] = [];
+  for (let turn = 0; turn < 4; turn++) {
+    const request = { ...REQUEST, tools: TOOLS, messages };
+    const message = turn % 2
+      ? await sdk.messages.stream(request).finalMessage()
+      : await sdk.messages.create(request);
+    messages.push({ role: "assistant", content: message.content });
+    const call = message.content.find((b) => b.type === "tool_use");
+    if (!call) break;
+    ids.push(call.id);
+    messages.push({
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: call.id, content: `result ${turn}` }],
+    });
+  }
+  assert.equal(new Set(ids).size, 3, `three distinct ids: ${ids.join(", ")}`);
+  const input = upstream.requests[3].body.input as Array<{ type: string; call_id?: string }>;
+  assert.deepEqual(input.filter((i) => i.type === "function_call").map((i) => i.call_id), ids);
+  assert.deepEqual(
+    input.filter((i) => i.type === "function_call_output").map((i) => i.call_id),
+    ids,
+  );
+});

@@ -6,11 +6,15 @@
  * - `message_start` first, exactly once;
  * - block indexes 0, 1, 2, … in order, at most one block open, each closed before the next;
  * - a tool_use block starts with `input: {}` and streams its arguments as given;
+ * - every tool_use id is the proxy's own (`toolu_` + random characters), whatever the upstream
+ *   sent: many OpenAI-compatible servers restart at `call_0` in every answer, and a client that
+ *   sees one id twice in a conversation (Claude Code) loops forever;
  * - a thinking block ends with exactly one `signature_delta`;
  * - the stream ends with `message_delta` + `message_stop`, or with one `error`, never both.
  *
  * @module
  */
+import { randomId } from "../ids.ts";
 import { completionOf } from "./json_complete.ts";
 import type { ErrorType, StopReason, StreamEvent, Usage } from "./schema.ts";
 
@@ -26,6 +30,11 @@ export interface MessageInit {
   signThinking: (thinking: string) => string;
   /** `display: "omitted"`: thinking blocks keep their signature but carry no text. */
   omitThinkingText?: boolean;
+  /**
+   * The translator passes ids it minted itself, unique per call (Gemini's signed ids, which
+   * carry a thought signature). Otherwise every upstream id is replaced by a fresh `toolu_` id.
+   */
+  ownToolIds?: boolean;
 }
 
 type Open = "text" | "thinking" | "tool_use" | undefined;
@@ -148,7 +157,12 @@ export class EventWriter {
     this.#open = undefined;
   }
 
-  /** Opens a tool_use block (closing the open one). */
+  /**
+   * Opens a tool_use block (closing the open one). `id` is the upstream's call id; the block
+   * gets a fresh `toolu_` id instead (see {@link MessageInit.ownToolIds}). The client sends that
+   * id back with the result, and it goes upstream as the call id: every backend takes any short
+   * string there, so no mapping is kept.
+   */
   toolStart(id: string, name: string): void {
     if (this.#ended) return;
     this.start();
@@ -159,7 +173,12 @@ export class EventWriter {
     this.#emit({
       type: "content_block_start",
       index: this.#index,
-      content_block: { type: "tool_use", id, name, input: {} },
+      content_block: {
+        type: "tool_use",
+        id: this.#init.ownToolIds ? id : randomId("toolu_"),
+        name,
+        input: {},
+      },
     });
   }
 

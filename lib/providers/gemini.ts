@@ -437,7 +437,11 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
     let done = false;
     super({
       start(controller) {
-        out = new EventWriter((event) => controller.enqueue(event), context);
+        // Gemini's tool ids are minted here, unique per call (a nonce, or random).
+        out = new EventWriter((event) => controller.enqueue(event), {
+          ...context,
+          ownToolIds: true,
+        });
       },
       transform(message) {
         if (done) return;
