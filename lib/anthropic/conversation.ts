@@ -17,7 +17,6 @@ import type {
   Message,
   MessagesRequest,
   OtherBlock,
-  Tool,
   ToolChoice,
   ToolResultBlock,
   ToolUseBlock,
@@ -271,17 +270,6 @@ function documentText(doc: DocumentBlock): string {
 
 function text(value: string): Part {
   return { kind: "text", text: value };
-}
-
-/** Client tools only: server tools (web search, …) and Claude Code's deferred placeholder go. */
-export function clientTools(tools: Tool[] | undefined): Tool[] {
-  return (tools ?? []).filter((tool) => {
-    if (tool.type && tool.type !== "custom") return false;
-    // Claude Code's deferred-tool placeholder declares nothing callable.
-    const properties = tool.input_schema?.properties;
-    const empty = !properties || Object.keys(properties as object).length === 0;
-    return !(tool.defer_loading === true && empty);
-  });
 }
 
 /**

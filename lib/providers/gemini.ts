@@ -10,12 +10,10 @@
 import { Buffer } from "node:buffer";
 import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import {
-  clientTools,
   type Conversation,
   normalize,
   type Part,
   singleToolCall,
-  toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
@@ -28,9 +26,10 @@ import type {
   Usage,
 } from "../anthropic/schema.ts";
 import { decideEffort, type Effort, type ThinkingIntent } from "./effort.ts";
-import { randomId, shortHash } from "../ids.ts";
+import { randomId } from "../ids.ts";
 import { type GeminiModelInfo, geminiModelInfo } from "../routing/models.ts";
 import type { Signer } from "../upstream/signature.ts";
+import { fitToolName, GEMINI_TOOL_LIMITS, type ToolCount, upstreamTools } from "./tools.ts";
 
 /** A Gemini part (the fields the proxy uses). */
 export interface GeminiPart {
@@ -67,6 +66,8 @@ export interface GeminiTranslation {
   singleCall: boolean;
   /** Blocks left out, for the debug log. */
   dropped: string[];
+  /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
+  toolCount: ToolCount;
 }
 
 /** The documented value that lets Gemini 3 accept calls whose signature was lost. */
@@ -122,14 +123,11 @@ export function signatureOf(id: string, signer: Signer): string | undefined {
 // Request
 // ---------------------------------------------------------------------------------------------
 
-const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
 const BILLING_HEADER = /^x-anthropic-billing-header:/;
 
 /** A valid Gemini function name for `name` (stable alias when the name does not fit). */
 export function geminiToolName(name: string): string {
-  if (NAME_PATTERN.test(name)) return name;
-  const safe = name.replace(/[^A-Za-z0-9_.:-]/g, "_").replace(/^[^A-Za-z_]/, "_").slice(0, 110);
-  return `${safe}_${shortHash(name, 8).replace(/[^A-Za-z0-9_]/g, "_")}`;
+  return fitToolName(name, GEMINI_TOOL_LIMITS);
 }
 
 /** Translates an Anthropic request into a Gemini `GenerateContentRequest`. */
@@ -140,14 +138,13 @@ export function toGeminiRequest(
 ): GeminiTranslation {
   const info = geminiModelInfo(model);
   const conversation = normalize(request);
-  const { toolNames, alias } = toolAliases(geminiToolName);
+  const { tools, held, toolNames, alias } = upstreamTools(request, "gemini", GEMINI_TOOL_LIMITS);
   const body: GeminiRequest = {
     contents: geminiContents(conversation, alias, signer, info.thinking === "level"),
     generationConfig: generationConfig(request, info),
   };
   const system = conversation.system.filter((text) => !BILLING_HEADER.test(text));
   if (system.length) body.systemInstruction = { parts: system.map((text) => ({ text })) };
-  const tools = clientTools(request.tools);
   if (tools.length) {
     body.tools = [{
       functionDeclarations: tools.map((tool) => ({
@@ -160,7 +157,13 @@ export function toGeminiRequest(
     if (config) body.toolConfig = { functionCallingConfig: config };
   }
   const singleCall = singleToolCall(request.tool_choice);
-  return { body, toolNames, singleCall, dropped: conversation.dropped };
+  return {
+    body,
+    toolNames,
+    singleCall,
+    dropped: conversation.dropped,
+    toolCount: { sent: tools.length, held },
+  };
 }
 
 function toolConfig(

@@ -7,12 +7,10 @@
 import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import type OpenAI from "openai";
 import {
-  clientTools,
   type Conversation,
   normalize,
   type Part,
   singleToolCall,
-  toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
@@ -27,6 +25,7 @@ import { decideEffort, openaiEffort } from "./effort.ts";
 import { randomId, shortHash } from "../ids.ts";
 import { parses } from "../anthropic/json_complete.ts";
 import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
+import { fitToolName, OPENAI_TOOL_LIMITS, type ToolCount, upstreamTools } from "./tools.ts";
 
 type ChatBody = OpenAI.Chat.ChatCompletionCreateParamsStreaming;
 type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam;
@@ -43,6 +42,8 @@ export interface ChatTranslation {
   dropped: string[];
   /** `display: "omitted"`: thinking blocks (from `reasoning_content`) keep no text. */
   omitThinkingText: boolean;
+  /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
+  toolCount: ToolCount;
 }
 
 /** Options of {@link toChatRequest}. */
@@ -51,9 +52,10 @@ export interface ChatOptions {
   info?: ModelInfo;
   /** Send `max_tokens` instead of `max_completion_tokens` even for new models (old servers). */
   legacyMaxTokens?: boolean;
+  /** The backend named in limit errors (default `openai`). */
+  provider?: string;
 }
 
-const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 const ID_PATTERN = /^[a-zA-Z0-9_-]{1,40}$/;
 const BILLING_HEADER = /^x-anthropic-billing-header:/;
 
@@ -65,8 +67,11 @@ export function toChatRequest(
 ): ChatTranslation {
   const info = options.info ?? openaiModelInfo(model);
   const conversation = normalize(request);
-  const tools = clientTools(request.tools);
-  const { toolNames, alias } = toolAliases(toolAlias);
+  const { tools, held, toolNames, alias } = upstreamTools(
+    request,
+    options.provider ?? "openai",
+    OPENAI_TOOL_LIMITS,
+  );
 
   const body: ChatBody = {
     model,
@@ -112,7 +117,13 @@ export function toChatRequest(
       json_schema: { name: "output", schema: format.schema, strict: false },
     };
   }
-  return { body, toolNames, dropped: conversation.dropped, omitThinkingText: intent.omitText };
+  return {
+    body,
+    toolNames,
+    dropped: conversation.dropped,
+    omitThinkingText: intent.omitText,
+    toolCount: { sent: tools.length, held },
+  };
 }
 
 /** A tool's `input_schema` for OpenAI: `$schema` removed, a root `type` guaranteed. */
@@ -125,9 +136,7 @@ export function cleanSchema(schema: Record<string, unknown> | undefined): Record
 
 /** Valid OpenAI function names: long or unusual names get a stable alias. */
 export function toolAlias(name: string): string {
-  if (NAME_PATTERN.test(name)) return name;
-  const safe = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 55);
-  return `${safe}_${shortHash(name, 8).replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+  return fitToolName(name, OPENAI_TOOL_LIMITS);
 }
 
 /** Valid OpenAI tool-call ids: long or unusual ids (Gemini-carried signatures) get an alias. */

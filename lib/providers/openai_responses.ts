@@ -11,12 +11,10 @@
 import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import type OpenAI from "openai";
 import {
-  clientTools,
   type Conversation,
   normalize,
   type Part,
   singleToolCall,
-  toolAliases,
 } from "../anthropic/conversation.ts";
 import { fromUpstream } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
@@ -25,7 +23,8 @@ import { decideEffort, openaiEffort } from "./effort.ts";
 import { shortHash } from "../ids.ts";
 import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
 import type { Signer } from "../upstream/signature.ts";
-import { callIdAlias, cleanSchema, openaiToolChoice, toolAlias } from "./openai_chat.ts";
+import { callIdAlias, cleanSchema, openaiToolChoice } from "./openai_chat.ts";
+import { OPENAI_TOOL_LIMITS, type ToolCount, upstreamTools } from "./tools.ts";
 
 type Body = OpenAI.Responses.ResponseCreateParamsStreaming;
 type InputItem = OpenAI.Responses.ResponseInputItem;
@@ -43,6 +42,8 @@ export interface ResponsesTranslation {
   omitThinkingText: boolean;
   /** Blocks left out (foreign thinking included), for the debug log. */
   dropped: string[];
+  /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
+  toolCount: ToolCount;
 }
 
 /** Options of {@link toResponsesRequest}. */
@@ -74,7 +75,11 @@ export function toResponsesRequest(
 ): ResponsesTranslation {
   const info = options.info ?? openaiModelInfo(model);
   const conversation = normalize(request);
-  const { toolNames, alias } = toolAliases(toolAlias);
+  const { tools, held, toolNames, alias } = upstreamTools(
+    request,
+    options.provider,
+    OPENAI_TOOL_LIMITS,
+  );
   const intent = decideEffort(request.thinking, request.output_config?.effort);
   const thinking = info.reasoning && intent.requested && intent.effort !== "off";
   const dropped = [...conversation.dropped];
@@ -97,7 +102,6 @@ export function toResponsesRequest(
     if (reasoning.effort || reasoning.summary) body.reasoning = reasoning;
     if (thinking) body.include = ["reasoning.encrypted_content"];
   }
-  const tools = clientTools(request.tools);
   if (tools.length) {
     body.tools = tools.map((tool) => ({
       type: "function" as const,
@@ -121,7 +125,14 @@ export function toResponsesRequest(
   }
   const session = options.sessionKey ?? request.metadata?.user_id ?? undefined;
   if (session) body.prompt_cache_key = `ccproxy-${shortHash(session, 32)}`;
-  return { body, toolNames, thinking, omitThinkingText: intent.omitText, dropped };
+  return {
+    body,
+    toolNames,
+    thinking,
+    omitThinkingText: intent.omitText,
+    dropped,
+    toolCount: { sent: tools.length, held },
+  };
 }
 
 interface ReplayPayload {

@@ -30,6 +30,7 @@ import { ChatToAnthropicStream, toChatRequest } from "../providers/openai_chat.t
 import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "../providers/openai_call.ts";
 import type { Target } from "../routing/route.ts";
 import { Signer } from "./signature.ts";
+import type { ToolCount } from "../providers/tools.ts";
 
 /** Per-request facts a backend needs. */
 export interface OpenContext {
@@ -70,6 +71,11 @@ function logDropped(context: OpenContext, dropped: string[]): void {
   if (dropped.length) context.log.debug(`dropped blocks: ${[...new Set(dropped)].join(", ")}`);
 }
 
+/** The log line names the tools declared upstream and those held back (deferred, not loaded). */
+function noteTools(context: OpenContext, count: ToolCount): void {
+  if (count.sent || count.held) context.notes.push(`tools-sent=${count.sent} held=${count.held}`);
+}
+
 /** Builds a backend per provider. */
 export function createBackends(config: Config, fetchFn: typeof fetch): Record<Provider, Backend> {
   const signer = new Signer(config.signatureSecret);
@@ -108,6 +114,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       };
       let translation = toResponsesRequest(request, target.model, options);
       logDropped(context, translation.dropped);
+      noteTools(context, translation.toolCount);
       const send = () => {
         context.log.debug(() =>
           `upstream ${endpoint.provider} request: ${JSON.stringify(translation.body)}`
@@ -151,8 +158,9 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   const chat =
     (endpoint: OpenAIEndpoint, path: (model: string) => string): Backend["open"] =>
     async (request, target, context) => {
-      const translation = toChatRequest(request, target.model);
+      const translation = toChatRequest(request, target.model, { provider: endpoint.provider });
       logDropped(context, translation.dropped);
+      noteTools(context, translation.toolCount);
       context.log.debug(() =>
         `upstream ${endpoint.provider} request: ${JSON.stringify(translation.body)}`
       );
@@ -213,6 +221,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     async open(request, target, context) {
       const translation = toGeminiRequest(request, target.model, signer);
       logDropped(context, translation.dropped);
+      noteTools(context, translation.toolCount);
       context.log.debug(() => `upstream gemini request: ${JSON.stringify(translation.body)}`);
       const response = await streamGenerate(gemini, target.model, translation.body, {
         signal: context.signal,
