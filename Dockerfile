@@ -13,5 +13,7 @@ RUN deno cache main.ts
 # (ccproxy refuses to start without one; see the README's security section).
 ENV HOST=0.0.0.0 PORT=8082
 EXPOSE 8082
+# The usage ledger's SQLite file lives here; mount a volume on /app/.ccproxy to keep it.
+RUN mkdir -p .ccproxy && chown deno:deno .ccproxy
 USER deno
-CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env", "main.ts"]
+CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env,.ccproxy", "--allow-write=.ccproxy", "main.ts"]

@@ -15,6 +15,8 @@ import { parseEnv } from "node:util";
 import { describeConfig, pingProviders } from "./lib/cli/check.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
+import { createLogger } from "./lib/server/log.ts";
+import { createUsage } from "./lib/usage/open.ts";
 import { VERSION } from "./lib/version.ts";
 
 export * from "./mod.ts";
@@ -22,7 +24,8 @@ export * from "./mod.ts";
 const HELP =
   `ccproxy ${VERSION}: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI.
 
-Usage: deno run --allow-net --allow-env --allow-read=.env main.ts [check [--ping]] [options]
+Usage: deno run --allow-net --allow-env --allow-read=.env,.ccproxy --allow-write=.ccproxy main.ts
+         [check [--ping]] [options]
 
 Commands:
   (none)            serve
@@ -63,6 +66,8 @@ Environment (see .env.example; defaults in brackets):
   UPSTREAM_CONNECT_TIMEOUT_MS  until the upstream answers [60000]
   UPSTREAM_IDLE_TIMEOUT_MS     silence between upstream chunks [300000]
   UPSTREAM_TOTAL_TIMEOUT_MS    one upstream request in all [3600000]
+  USAGE_DB               ledger: SQLite path, KV Connect URL, or off [.ccproxy/usage]
+  USAGE_RETENTION_DAYS   days the ledger keeps records and totals [30]
   HOST [127.0.0.1]  PORT [8082]  DEBUG [false]  SIGNATURE_SECRET [derived from the keys]
 `;
 
@@ -145,7 +150,9 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ccproxy: cannot start:\n  ${exposed}`);
     return 2;
   }
-  const handler = createHandler(config);
+  const usage = createUsage(config, { log: createLogger() });
+  const handler = createHandler(config, { usage });
+  stopOnSignals(() => usage.close());
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
@@ -153,6 +160,18 @@ export async function main(args: string[]): Promise<number> {
   }, handler);
   await server.finished;
   return 0;
+}
+
+/** On SIGINT or SIGTERM: write what the ledger has pending, then exit. */
+function stopOnSignals(beforeExit: () => Promise<void>): void {
+  const stop = () => beforeExit().finally(() => Deno.exit(0));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, stop);
+    } catch {
+      // Windows has no SIGTERM listener: the process ends the default way there.
+    }
+  }
 }
 
 /** `ccproxy check [--ping]`: prints the resolved configuration; exit 1 if a ping failed. */
@@ -189,8 +208,10 @@ function serveHandler(): Handler {
     if (!(error instanceof ConfigError)) throw error;
     return refuse(`ccproxy is not configured: ${error.problems.join("; ")}`);
   }
-  const problem = exposureProblem(config, Boolean(Deno.env.get("DENO_DEPLOYMENT_ID")));
-  return problem ? refuse(`ccproxy ${problem}`) : createHandler(config);
+  const deployed = Boolean(Deno.env.get("DENO_DEPLOYMENT_ID"));
+  const problem = exposureProblem(config, deployed);
+  if (problem) return refuse(`ccproxy ${problem}`);
+  return createHandler(config, { usage: createUsage(config, { deployed, log: createLogger() }) });
 }
 
 function refuse(message: string): Handler {

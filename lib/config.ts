@@ -77,6 +77,13 @@ export interface Config {
   maxBodyBytes: number;
   /** Upstream time limits in ms: until response headers, between body chunks, and in all. */
   timeouts: { connectMs: number; idleMs: number; totalMs: number };
+  /**
+   * The usage ledger (`USAGE_DB`): a SQLite file path or a KV Connect URL; null when off;
+   * undefined for the default (`.ccproxy/usage`, or the platform's KV on Deno Deploy).
+   */
+  usageDb: string | null | undefined;
+  /** Days ledger records and totals are kept. */
+  usageRetentionDays: number;
 }
 
 const DEFAULT_MODELS: Record<Provider, ModelSet> = {
@@ -168,6 +175,8 @@ const EnvSchema = z.object({
   UPSTREAM_CONNECT_TIMEOUT_MS: whole("UPSTREAM_CONNECT_TIMEOUT_MS", "milliseconds"),
   UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds"),
   UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds"),
+  USAGE_DB: optional,
+  USAGE_RETENTION_DAYS: whole("USAGE_RETENTION_DAYS", "days"),
 });
 
 function whole(name: string, unit: string) {
@@ -263,6 +272,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleMs: number(e.UPSTREAM_IDLE_TIMEOUT_MS, 300_000),
       totalMs: number(e.UPSTREAM_TOTAL_TIMEOUT_MS, 3_600_000),
     },
+    usageDb: e.USAGE_DB === undefined ? undefined : /^off$/i.test(e.USAGE_DB) ? null : e.USAGE_DB,
+    usageRetentionDays: number(e.USAGE_RETENTION_DAYS, 30),
   };
   const problems: string[] = [];
   for (const provider of [preferredProvider, ...fallbackProviders]) {

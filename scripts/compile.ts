@@ -16,7 +16,13 @@ export const TARGETS: readonly string[] = [
 ];
 
 /** What the server needs, and nothing more (the same as `deno task start`). */
-export const PERMISSIONS: readonly string[] = ["--allow-net", "--allow-env", "--allow-read=.env"];
+export const PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-read=.env,.ccproxy",
+  "--allow-write=.ccproxy",
+  "--unstable-kv",
+];
 
 /** The `deno compile` arguments for one target. */
 export function compileArgs(target: string): string[] {

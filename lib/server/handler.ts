@@ -35,6 +35,7 @@ import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
 import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
 import { VERSION } from "../version.ts";
+import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -50,6 +51,8 @@ export interface HandlerOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Jitter source for retry backoff. */
   random?: () => number;
+  /** Usage tracking: the ledger, requests in flight, the dashboard's feed (default: no ledger). */
+  usage?: UsageTracker;
 }
 
 /** A request handler. */
@@ -73,15 +76,17 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   const secrets = secretsOf(config);
   const log = options.logger ?? createLogger({ debug: config.debug, secrets });
   const backends = createBackends(config, timedFetch(options.fetch ?? fetch, config.timeouts));
-  const ctx: ServerContext = { config, log, backends, secrets, options };
+  const usage = options.usage ?? new UsageTracker({ log });
+  const ctx: ServerContext = { config, log, backends, secrets, options, usage };
 
   return async (request) => {
     const url = new URL(request.url);
-    const entry = new RequestLog(ctx.log, `${request.method} ${url.pathname}`);
+    const entry = new RequestLog(ctx.log, `${request.method} ${url.pathname}`, usage);
     let response: Response;
     try {
       response = await dispatch(request, url, entry, ctx);
     } catch (error) {
+      entry.facts.errorType = error instanceof ProxyError ? error.type : "api_error";
       response = errorResponse(error, entry.requestId, ctx);
     }
     response.headers.set("request-id", entry.requestId);
@@ -90,20 +95,31 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   };
 }
 
-/** The one log line of a request, written when its outcome is known. */
+/** The one log line (and ledger record) of a request, written when its outcome is known. */
 class RequestLog {
   readonly requestId = randomId("req_");
   readonly notes: string[] = [];
+  /** The ledger's facts; a request becomes a record once `endpoint` is set. */
+  readonly facts: Partial<UnpricedRecord> & { tries: number; web_search_requests?: number } = {
+    tries: 0,
+  };
   /** Set by a streaming answer: the line is written when the stream ends. */
   deferred = false;
   #log: Logger;
   #summary: string;
   #started = performance.now();
   #written = false;
+  #usage: UsageTracker;
 
-  constructor(log: Logger, summary: string) {
+  constructor(log: Logger, summary: string, usage: UsageTracker) {
     this.#log = log;
     this.#summary = summary;
+    this.#usage = usage;
+  }
+
+  /** Milliseconds since the request arrived. */
+  elapsed(): number {
+    return performance.now() - this.#started;
   }
 
   /** Adds the routing facts to the summary. */
@@ -119,7 +135,40 @@ class RequestLog {
     const tokens = usage ? ` in=${usage.input_tokens} out=${usage.output_tokens}` : "";
     const notes = this.notes.length ? ` ${this.notes.join(" ")}` : "";
     this.#log.info(`${this.requestId} ${this.#summary} ${status} ${ms}ms${tokens}${notes}`);
+    if (this.facts.endpoint) this.#usage.end(usageRecord(this, status, usage));
   }
+}
+
+const tenths = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The ledger's record of a finished request, from its log facts. */
+function usageRecord(entry: RequestLog, status: number, usage?: Usage): UnpricedRecord {
+  const f = entry.facts;
+  return {
+    time: Date.now(),
+    requestId: entry.requestId,
+    endpoint: f.endpoint!,
+    key: f.key ?? "anonymous",
+    session: f.session ?? "",
+    route: f.route,
+    model: f.model ?? "",
+    provider: f.provider ?? "",
+    backendModel: f.backendModel ?? "",
+    api: f.api,
+    stream: f.stream ?? false,
+    status,
+    errorType: f.errorType,
+    tries: f.tries,
+    latencyMs: tenths(entry.elapsed()),
+    ttftMs: f.ttftMs === undefined ? undefined : tenths(f.ttftMs),
+    usage: {
+      input_tokens: usage?.input_tokens ?? 0,
+      output_tokens: usage?.output_tokens ?? 0,
+      cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
+      cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
+      web_search_requests: f.web_search_requests ?? 0,
+    },
+  };
 }
 
 interface ServerContext {
@@ -128,6 +177,7 @@ interface ServerContext {
   backends: Record<string, Backend>;
   secrets: string[];
   options: HandlerOptions;
+  usage: UsageTracker;
 }
 
 const ROUTES: Record<string, string[]> = {
@@ -158,6 +208,10 @@ function dispatch(
     });
   }
   if (path.startsWith("/v1/")) authenticate(request.headers, ctx.config.proxyApiKeys);
+  if (path === "/v1/messages" || path === "/v1/messages/count_tokens") {
+    entry.facts.endpoint = path === "/v1/messages" ? "messages" : "count_tokens";
+    entry.facts.session = request.headers.get("x-claude-code-session-id")?.slice(0, 200) ?? "";
+  }
   if (model) return modelInfo(decodeURIComponent(model[1]), ctx.config);
   switch (path) {
     case "/":
@@ -290,6 +344,7 @@ async function handleCountTokens(
   const body = await readBody(request, CountTokensRequestSchema, ctx.config.maxBodyBytes);
   const [target] = route(body.model, ctx.config);
   entry.describe(`${body.model} → ${target.provider}/${target.model}`);
+  Object.assign(entry.facts, servedBy(target), { model: body.model, tries: 1 });
   const backend = ctx.backends[target.provider];
   if (backend.count) {
     try {
@@ -313,6 +368,7 @@ async function handleMessages(
   const targets = route(body.model, ctx.config);
   const [first] = targets;
   const stream = body.stream === true;
+  Object.assign(entry.facts, { model: body.model, stream });
   entry.describe(
     `${body.model} → ${first.provider}/${first.model} ${
       stream ? "stream" : "sync"
@@ -361,10 +417,13 @@ async function openEvents(
       : onlyServerTools(body)
       ? { text: NO_WEB_SEARCH, stop: "end_turn" as const }
       : undefined;
+    const facts = entry.facts;
+    if (local) Object.assign(facts, { provider: "local", api: "local", backendModel: "" });
     const events = local
       ? localAnswer(body.model, messageId, inputEstimate, local)
       : await withFallback(targets, (target) => {
         served = target;
+        Object.assign(facts, servedBy(target), { tries: facts.tries + 1 });
         return ctx.backends[target.provider].open(body, target, context);
       }, {
         maxRetries: ctx.config.maxRetries,
@@ -392,7 +451,11 @@ async function openEvents(
       },
       map: (event) => {
         if (event.type === "message_delta") usage = event.usage;
-        else if (event.type === "error") entry.notes.push(`stream-error=${event.error.type}`);
+        else if (event.type === "content_block_delta") facts.ttftMs ??= entry.elapsed();
+        else if (event.type === "error") {
+          entry.notes.push(`stream-error=${event.error.type}`);
+          facts.errorType = event.error.type;
+        }
         return redactEvent(event, ctx.secrets);
       },
       done: (how) => {
@@ -405,6 +468,16 @@ async function openEvents(
   } finally {
     if (tried.length > 1) notes.push(`tried=${tried.join(",")}`);
   }
+}
+
+/** The ledger's provider, backend model and API of a target. */
+function servedBy(target: Target): Partial<UnpricedRecord> {
+  const api = target.provider === "google"
+    ? "gemini"
+    : target.provider === "anthropic"
+    ? "anthropic"
+    : undefined;
+  return { provider: target.provider, backendModel: target.model, api };
 }
 
 /** An answer made here, without an upstream call, through the same event state machine. */

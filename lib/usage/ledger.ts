@@ -1,0 +1,305 @@
+/**
+ * The usage ledger in Deno KV: one record per finished request (expiring after the retention),
+ * and running totals per day × session × key × provider × model kept with atomic sums, so
+ * summaries and budgets read a few keys instead of scanning records. Several processes (or Deploy
+ * instances) can share one ledger: sums are atomic in KV, not read-modify-write here.
+ *
+ * Writing never delays an answer: {@link Ledger.record} queues and returns; the queue is written
+ * in batches, and a KV failure is logged and counted, never thrown at a request.
+ *
+ * @module
+ */
+import { NANOS_PER_USD } from "./prices.ts";
+import type { UsageRecord } from "./record.ts";
+
+/** The counters kept per day × session × key × provider × model. */
+export const COUNTERS = [
+  "requests",
+  "errors",
+  "input_tokens",
+  "output_tokens",
+  "cache_read_input_tokens",
+  "cache_creation_input_tokens",
+  "web_search_requests",
+  "cost_nanos",
+  "unpriced",
+  "latency_ms",
+] as const;
+
+/** One counter's name. */
+export type Counter = typeof COUNTERS[number];
+
+/** Counter values of one totals row. */
+export type Counts = Record<Counter, number>;
+
+/** One totals row: the counts of one day, session, key, provider and backend model. */
+export interface TotalsRow {
+  /** UTC day, `YYYY-MM-DD`. */
+  day: string;
+  /** Claude Code session id ("" for none). */
+  session: string;
+  /** Key name. */
+  key: string;
+  /** Provider. */
+  provider: string;
+  /** Backend model. */
+  model: string;
+  /** The sums. */
+  counts: Counts;
+}
+
+/** Where {@link Ledger} reports trouble (a KV failure is logged, never thrown at a request). */
+export interface LedgerLog {
+  /** Writes one line. */
+  info(message: string): void;
+}
+
+/** Options of {@link Ledger}. */
+export interface LedgerOptions {
+  /** Days a record and a day's totals are kept (default 30). */
+  retentionDays?: number;
+  /** Where KV failures are reported. */
+  log?: LedgerLog;
+}
+
+const ROOT = "ccproxy";
+const DAY_MS = 86_400_000;
+/** Records per atomic write: well under KV's 1000 mutations and 800 kB per operation. */
+const BATCH = 32;
+
+/** The UTC day of a time, `YYYY-MM-DD`. */
+export function dayOf(time: number): string {
+  return new Date(time).toISOString().slice(0, 10);
+}
+
+/** The UTC month of a time, `YYYY-MM`. */
+export function monthOf(time: number): string {
+  return new Date(time).toISOString().slice(0, 7);
+}
+
+/** Zero counts. */
+export function zeroCounts(): Counts {
+  return Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Counts;
+}
+
+/** The counter increments one record adds. */
+export function countsOf(record: UsageRecord): Counts {
+  const u = record.usage;
+  return {
+    requests: 1,
+    errors: record.status >= 400 || record.errorType ? 1 : 0,
+    input_tokens: u.input_tokens,
+    output_tokens: u.output_tokens,
+    cache_read_input_tokens: u.cache_read_input_tokens,
+    cache_creation_input_tokens: u.cache_creation_input_tokens,
+    web_search_requests: u.web_search_requests,
+    cost_nanos: record.costUsd === null ? 0 : Math.round(record.costUsd * NANOS_PER_USD),
+    unpriced: record.costUsd === null ? 1 : 0,
+    latency_ms: Math.round(record.latencyMs),
+  };
+}
+
+/** The usage ledger. Open one with {@link Ledger.open} or wrap an open `Deno.Kv`. */
+export class Ledger {
+  /** Records that could not be written (KV failures). */
+  failures = 0;
+  /** Records written. */
+  written = 0;
+  readonly #kv: Deno.Kv;
+  readonly #retentionMs: number;
+  readonly #log?: LedgerLog;
+  #pending: UsageRecord[] = [];
+  #draining?: Promise<void>;
+
+  constructor(kv: Deno.Kv, options: LedgerOptions = {}) {
+    this.#kv = kv;
+    this.#retentionMs = (options.retentionDays ?? 30) * DAY_MS;
+    this.#log = options.log;
+  }
+
+  /**
+   * Opens the ledger at `path`: a SQLite file (its folder is created), a KV Connect URL
+   * (`https://…`, authenticated by `DENO_KV_ACCESS_TOKEN`), or undefined for the platform's KV
+   * on Deno Deploy.
+   */
+  static async open(path: string | undefined, options: LedgerOptions = {}): Promise<Ledger> {
+    if (typeof Deno.openKv !== "function") {
+      throw new Error("Deno KV is unavailable: run with --unstable-kv (deno.json sets it)");
+    }
+    if (path && !/^https?:\/\//i.test(path)) {
+      const slash = path.lastIndexOf("/");
+      if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+    }
+    const ledger = new Ledger(await Deno.openKv(path), options);
+    return ledger;
+  }
+
+  /** Queues a finished request's record; returns at once and never throws. */
+  record(record: UsageRecord): void {
+    this.#pending.push(record);
+    this.#draining ??= this.#drain();
+  }
+
+  /** Resolves when every queued record has been written (or failed). */
+  async flush(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    // Let the records of requests ending in the same tick join one batch.
+    await Promise.resolve();
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0, BATCH);
+      try {
+        await this.#write(batch);
+        this.written += batch.length;
+      } catch (error) {
+        this.failures += batch.length;
+        this.#log?.info(
+          `usage ledger: ${batch.length} record(s) not written: ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      }
+    }
+    this.#draining = undefined;
+  }
+
+  async #write(batch: UsageRecord[]): Promise<void> {
+    const op = this.#kv.atomic();
+    // Requests of one batch that share a row add up here first: one sum per key and counter.
+    const sums = new Map<string, { key: Deno.KvKey; value: number }>();
+    const add = (key: Deno.KvKey, value: number) => {
+      if (!value) return;
+      const id = JSON.stringify(key);
+      const known = sums.get(id);
+      if (known) known.value += value;
+      else sums.set(id, { key, value });
+    };
+    for (const record of batch) {
+      op.set([ROOT, "r", record.time, record.requestId], record, { expireIn: this.#retentionMs });
+      const day = dayOf(record.time);
+      const row = [
+        ROOT,
+        "t",
+        day,
+        record.session,
+        record.key,
+        record.provider,
+        record.backendModel,
+      ];
+      const counts = countsOf(record);
+      for (const counter of COUNTERS) add([...row, counter], counts[counter]);
+      add([ROOT, "bd", day, record.key], counts.cost_nanos);
+      add([ROOT, "bm", monthOf(record.time), record.key], counts.cost_nanos);
+    }
+    for (const { key, value } of sums.values()) {
+      op.sum(key, BigInt(Math.max(0, Math.round(value))));
+    }
+    const result = await op.commit();
+    if (!result.ok) throw new Error("atomic write was refused");
+  }
+
+  /**
+   * The totals rows of the UTC days `fromDay` to `toDay` (inclusive, `YYYY-MM-DD`), optionally of
+   * one session only.
+   */
+  async totals(fromDay: string, toDay: string, session?: string): Promise<TotalsRow[]> {
+    const rows = new Map<string, TotalsRow>();
+    const read = async (selector: Deno.KvListSelector) => {
+      for await (const entry of this.#kv.list<Deno.KvU64>(selector, { batchSize: 500 })) {
+        const [, , day, sess, key, provider, model, counter] = entry.key as string[];
+        const id = `${day}\0${sess}\0${key}\0${provider}\0${model}`;
+        let row = rows.get(id);
+        if (!row) {
+          row = { day, session: sess, key, provider, model, counts: zeroCounts() };
+          rows.set(id, row);
+        }
+        row.counts[counter as Counter] = Number(entry.value.value);
+      }
+    };
+    if (session === undefined) {
+      await read({ start: [ROOT, "t", fromDay], end: [ROOT, "t", `${toDay}\uffff`] });
+    } else {
+      for (const day of daysBetween(fromDay, toDay)) {
+        await read({ prefix: [ROOT, "t", day, session] });
+      }
+    }
+    return [...rows.values()];
+  }
+
+  /** Records that ended in `[from, to)` (ms), newest first when `reverse`. */
+  async records(
+    from: number,
+    to: number,
+    options: { limit?: number; reverse?: boolean } = {},
+  ): Promise<UsageRecord[]> {
+    const out: UsageRecord[] = [];
+    const entries = this.#kv.list<UsageRecord>(
+      { start: [ROOT, "r", from], end: [ROOT, "r", to] },
+      { limit: options.limit, reverse: options.reverse, batchSize: 500 },
+    );
+    for await (const entry of entries) out.push(entry.value);
+    return out;
+  }
+
+  /** What `key` has spent in USD on the UTC day and in the UTC month of `now`. */
+  async spent(key: string, now: number = Date.now()): Promise<{ day: number; month: number }> {
+    const [day, month] = await this.#kv.getMany<[Deno.KvU64, Deno.KvU64]>([
+      [ROOT, "bd", dayOf(now), key],
+      [ROOT, "bm", monthOf(now), key],
+    ]);
+    const usd = (entry: Deno.KvEntryMaybe<Deno.KvU64>) =>
+      entry.value ? Number(entry.value.value) / NANOS_PER_USD : 0;
+    return { day: usd(day), month: usd(month) };
+  }
+
+  /**
+   * Deletes totals older than the retention (records expire by themselves); returns how many
+   * keys went.
+   */
+  async sweep(now: number = Date.now()): Promise<number> {
+    const cutoff = now - this.#retentionMs;
+    const day = dayOf(cutoff);
+    let deleted = 0;
+    for (
+      const selector of [
+        { start: [ROOT, "t"], end: [ROOT, "t", day] },
+        { start: [ROOT, "bd"], end: [ROOT, "bd", day] },
+        // A month's budget sum is kept while any day of it is.
+        { start: [ROOT, "bm"], end: [ROOT, "bm", monthOf(cutoff)] },
+      ]
+    ) {
+      let op = this.#kv.atomic();
+      let n = 0;
+      for await (const entry of this.#kv.list(selector, { batchSize: 500 })) {
+        op.delete(entry.key);
+        if (++n === 500) {
+          await op.commit();
+          deleted += n;
+          op = this.#kv.atomic();
+          n = 0;
+        }
+      }
+      if (n) await op.commit();
+      deleted += n;
+    }
+    return deleted;
+  }
+
+  /** Writes what is queued, then closes the store. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.#kv.close();
+  }
+}
+
+/** Every UTC day from `from` to `to` (inclusive), at most 400. */
+export function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  const end = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= end && days.length < 400; t += DAY_MS) {
+    days.push(dayOf(t));
+  }
+  return days;
+}

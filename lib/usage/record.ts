@@ -1,0 +1,81 @@
+/**
+ * The ledger's view of one finished request: what was asked, who served it, how it went, what it
+ * used and what it cost. Built from the request's log facts when the request ends.
+ *
+ * @module
+ */
+
+/** Token counts of one request, as Anthropic reports them (input excludes the cache). */
+export interface TokenUsage {
+  /** Uncached input tokens. */
+  input_tokens: number;
+  /** Output tokens (thinking included). */
+  output_tokens: number;
+  /** Input tokens read from a prompt cache. */
+  cache_read_input_tokens: number;
+  /** Input tokens written to a prompt cache. */
+  cache_creation_input_tokens: number;
+  /** Server-side web searches run for this request (priced per search). */
+  web_search_requests: number;
+}
+
+/** The API a request was served with (`local`: answered by the proxy itself). */
+export type UsageApi =
+  | "openai-chat"
+  | "openai-responses"
+  | "azure-chat"
+  | "azure-responses"
+  | "gemini"
+  | "anthropic"
+  | "local";
+
+/** One finished `/v1/messages` or `count_tokens` request. */
+export interface UsageRecord {
+  /** When it ended, in ms since the epoch. */
+  time: number;
+  /** The `req_…` id sent back in the `request-id` header. */
+  requestId: string;
+  /** Which endpoint. */
+  endpoint: "messages" | "count_tokens";
+  /** The client key's name, or `anonymous`. */
+  key: string;
+  /** Claude Code's `x-claude-code-session-id`, or "" when the client sent none. */
+  session: string;
+  /** The routing rule that chose the backend, when one did. */
+  route?: string;
+  /** The model the client asked for. */
+  model: string;
+  /** The provider that served it (`openai`, `google`, `azure`, `anthropic`, or `local`). */
+  provider: string;
+  /** The backend's model id (an Azure deployment name for `azure`). */
+  backendModel: string;
+  /** The API it was served with, when known. */
+  api?: UsageApi;
+  /** Whether the client asked for a stream. */
+  stream: boolean;
+  /** The HTTP status the client got (499: the client went away). */
+  status: number;
+  /** The Anthropic error type, when it failed. */
+  errorType?: string;
+  /** Upstream attempts (retries and fallbacks included). */
+  tries: number;
+  /** Milliseconds from the request's arrival to its end. */
+  latencyMs: number;
+  /** Milliseconds until the first content token, for streams that produced one. */
+  ttftMs?: number;
+  /** Tokens used. */
+  usage: TokenUsage;
+  /** Cost in US dollars; null when the price catalog does not know the model. */
+  costUsd: number | null;
+}
+
+/** Usage with every count at zero. */
+export function noUsage(): TokenUsage {
+  return {
+    input_tokens: 0,
+    output_tokens: 0,
+    cache_read_input_tokens: 0,
+    cache_creation_input_tokens: 0,
+    web_search_requests: 0,
+  };
+}

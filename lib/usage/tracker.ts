@@ -1,0 +1,128 @@
+/**
+ * The handler's one door to usage: requests in flight, the finished request's record priced and
+ * written to the ledger, and the listeners (the dashboard's feed) told about both. Nothing here
+ * may fail or slow an answer: pricing and writing run after the answer, errors are logged.
+ *
+ * @module
+ */
+import type { Ledger } from "./ledger.ts";
+import { NANOS_PER_USD, priceNanos } from "./prices.ts";
+import type { UsageRecord } from "./record.ts";
+
+/** A request that has started and not yet ended. */
+export interface InFlight {
+  /** The `req_…` id. */
+  requestId: string;
+  /** When it started (ms since the epoch). */
+  started: number;
+  /** Key name. */
+  key: string;
+  /** Requested model. */
+  model: string;
+  /** Provider and backend model, once routed. */
+  target?: string;
+}
+
+/** What the tracker tells its listeners. */
+export type UsageEvent =
+  | { type: "start"; request: InFlight }
+  | { type: "end"; record: UsageRecord };
+
+/** A finished request before pricing. */
+export type UnpricedRecord = Omit<UsageRecord, "costUsd">;
+
+/** Options of {@link UsageTracker}. */
+export interface UsageTrackerOptions {
+  /** The ledger (or its opening); none: records are priced and announced, not stored. */
+  ledger?: Ledger | Promise<Ledger | undefined>;
+  /** Azure deployment name → model, for pricing. */
+  azureModels?: Readonly<Record<string, string>>;
+  /** Where failures are reported. */
+  log?: { info(line: string): void };
+}
+
+/** Tracks requests in flight and records finished ones. */
+export class UsageTracker {
+  /** Requests in flight by id. */
+  readonly inFlight: Map<string, InFlight> = new Map();
+  readonly #ledger?: Promise<Ledger | undefined>;
+  readonly #options: UsageTrackerOptions;
+  readonly #listeners = new Set<(event: UsageEvent) => void>();
+  readonly #finishing = new Set<Promise<void>>();
+
+  constructor(options: UsageTrackerOptions = {}) {
+    this.#options = options;
+    this.#ledger = options.ledger === undefined ? undefined : Promise.resolve(options.ledger)
+      .catch((error) => {
+        options.log?.info(`usage ledger: off: ${error instanceof Error ? error.message : error}`);
+        return undefined;
+      });
+  }
+
+  /** The ledger, once open; undefined when it is off or failed to open. */
+  ledger(): Promise<Ledger | undefined> {
+    return this.#ledger ?? Promise.resolve(undefined);
+  }
+
+  /** Calls `listener` for every start and end; returns the function that stops it. */
+  listen(listener: (event: UsageEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** A request has started. */
+  start(request: InFlight): void {
+    this.inFlight.set(request.requestId, request);
+    this.#emit({ type: "start", request });
+  }
+
+  /** A request has ended: price it, store it, announce it. Returns at once; never throws. */
+  end(facts: UnpricedRecord): void {
+    this.inFlight.delete(facts.requestId);
+    const done = this.#finish(facts).catch((error) => {
+      this.#options.log?.info(
+        `usage: ${facts.requestId} not recorded: ${error instanceof Error ? error.message : error}`,
+      );
+    }).finally(() => this.#finishing.delete(done));
+    this.#finishing.add(done);
+  }
+
+  /** Resolves when every ended request has been priced and written to the ledger. */
+  async settled(): Promise<void> {
+    while (this.#finishing.size) await Promise.all(this.#finishing);
+    await (await this.ledger())?.flush();
+  }
+
+  /** Writes what is pending and closes the ledger (on shutdown). */
+  async close(): Promise<void> {
+    await this.settled();
+    await (await this.ledger())?.close();
+  }
+
+  async #finish(facts: UnpricedRecord): Promise<void> {
+    // Counting tokens is free at every provider.
+    const nanos = facts.endpoint === "count_tokens" ? 0 : await priceNanos({
+      provider: facts.provider,
+      model: facts.backendModel,
+      usage: facts.usage,
+      azureModels: this.#options.azureModels,
+      at: new Date(facts.time),
+    }).catch(() => null);
+    const record: UsageRecord = {
+      ...facts,
+      costUsd: nanos === null ? null : nanos / NANOS_PER_USD,
+    };
+    (await this.ledger())?.record(record);
+    this.#emit({ type: "end", record });
+  }
+
+  #emit(event: UsageEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure (a closed feed) is its own business.
+      }
+    }
+  }
+}
