@@ -21,7 +21,6 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-read=.env,.ccproxy",
   "--allow-write=.ccproxy",
-  "--unstable-kv",
 ];
 
 /** The `deno compile` arguments for one target. */
@@ -30,6 +29,8 @@ export function compileArgs(target: string): string[] {
   return [
     "compile",
     ...PERMISSIONS,
+    // The usage ledger is Deno KV.
+    "--unstable-kv",
     "--target",
     target,
     "--output",
