@@ -13,6 +13,8 @@
 import { parseArgs } from "node:util";
 import { parseEnv } from "node:util";
 import { describeConfig, pingProviders } from "./lib/cli/check.ts";
+import { runCode } from "./lib/cli/code.ts";
+import { runStatusLine } from "./lib/cli/statusline.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { createLogger } from "./lib/server/log.ts";
@@ -31,6 +33,11 @@ Commands:
   (none)            serve
   check             validate the configuration and print the model mapping; with --ping, send
                     one tiny request to each configured provider and report success or the error
+  code [args…]      run Claude Code through ccproxy (the one running on HOST:PORT, else one
+                    started for the session); args go to claude unchanged; CLAUDE_PATH overrides
+                    which claude runs
+  statusline        Claude Code's status line: reads its JSON on stdin, prints backend model,
+                    context, tokens and cost from the ledger (ccproxy code sets it up)
 
 Options:
   --port <n>        listen port (env PORT, default 8082)
@@ -101,6 +108,12 @@ export function banner(config: Config, address: string): string {
 
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
+  // Everything after `code` belongs to Claude Code, so it is not parsed here.
+  if (args[0] === "code") return await runCode(args.slice(1), { env: environment() });
+  if (args[0] === "statusline") {
+    console.log(await runStatusLine());
+    return 0;
+  }
   let parsed;
   try {
     parsed = parseArgs({

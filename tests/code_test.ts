@@ -1,0 +1,289 @@
+/**
+ * `ccproxy code`: with a stand-in `claude` script (arguments, environment, exit status, the proxy
+ * it starts and stops) and with the real Claude Code CLI end to end (a tool round trip through a
+ * ccproxy it started itself; the window and output cap reaching Claude Code).
+ */
+import assert from "node:assert/strict";
+import {
+  createFakeUpstream,
+  DIALECTS,
+  type FakeUpstream,
+  serveFake,
+} from "../bench/fake_upstream.ts";
+import { INSTALL_HINT, runCode } from "../lib/cli/code.ts";
+import { claudeCodeLimitsEnv, firstProxyKey } from "../lib/cli/code_env.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { createLogger } from "../lib/server/log.ts";
+import meta from "../deno.json" with { type: "json" };
+import { testConfig } from "./helpers.ts";
+
+const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
+const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+/** Deno's cache directory: a throwaway HOME must not hide it from the `deno run` under test. */
+async function denoDir(): Promise<{ denoDir: string; npmCache: string }> {
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+  })
+    .output();
+  return JSON.parse(new TextDecoder().decode(info.stdout));
+}
+
+async function claudeBinary(): Promise<string> {
+  const version = meta.imports[PACKAGE].split("@").at(-1);
+  return `${(await denoDir()).npmCache}/registry.npmjs.org/${PACKAGE}/${version}/claude`;
+}
+
+/** A loopback port nothing listens on. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function listening(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A stand-in `claude` that writes its arguments and environment to a file, then exits `code`. */
+async function fakeClaude(dir: string, code: number): Promise<{ path: string; seen: string }> {
+  const path = `${dir}/claude`;
+  const seen = `${dir}/seen.json`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\n${Deno.execPath()} eval 'const r = await fetch(Deno.env.get("ANTHROPIC_BASE_URL") + "/health"); ` +
+      `Deno.writeTextFileSync("${seen}", JSON.stringify({ args: Deno.args, env: Deno.env.toObject(), health: r.status }))' -- "$@"\nexit ${code}\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return { path, seen };
+}
+
+Deno.test("firstProxyKey() takes the first key, with or without a name", () => {
+  assert.equal(firstProxyKey(undefined), undefined);
+  assert.equal(firstProxyKey(" "), undefined);
+  assert.equal(firstProxyKey("k1,k2"), "k1");
+  assert.equal(firstProxyKey("alice=key1,bob=key2"), "key1");
+  assert.equal(firstProxyKey("abc123=="), "abc123==");
+});
+
+Deno.test("claudeCodeLimitsEnv() gives the main model's window and output cap", () => {
+  assert.deepEqual(claudeCodeLimitsEnv(testConfig({ BIG_MODEL: "gpt-4o" })), {
+    CLAUDE_CODE_AUTO_COMPACT_WINDOW: "128000",
+    CLAUDE_CODE_MAX_CONTEXT_TOKENS: "128000",
+    CLAUDE_CODE_MAX_OUTPUT_TOKENS: "16384",
+  });
+  const gemini = claudeCodeLimitsEnv(
+    testConfig({ PREFERRED_PROVIDER: "google", GEMINI_API_KEY: "g" }),
+    { model: "claude-haiku-5-5" },
+  );
+  assert.equal(gemini.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "1048576");
+  assert.equal(gemini.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "65536");
+});
+
+Deno.test("runCode() without claude on PATH says how to install it", async () => {
+  const lines: string[] = [];
+  const code = await runCode(["-p", "hi"], {
+    env: {},
+    clientEnv: { PATH: "/nonexistent" },
+    print: (line) => lines.push(line),
+  });
+  assert.equal(code, 127);
+  assert.deepEqual(lines, [INSTALL_HINT]);
+  assert.match(lines[0], /npm install -g @anthropic-ai\/claude-code/);
+});
+
+Deno.test({
+  name: "runCode() starts a ccproxy for the session, passes arguments, returns claude's status",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ccproxy-code-" });
+    try {
+      const claude = await fakeClaude(dir, 3);
+      const lines: string[] = [];
+      const args = ["-p", "two words", "--allowedTools", "Write", "-c"];
+      const code = await runCode(args, {
+        env: {
+          OPENAI_API_KEY: "sk-test",
+          BIG_MODEL: "gpt-4o",
+          PORT: String(freePort()),
+          PROXY_API_KEY: "alice=key-a,bob=key-b",
+        },
+        clientEnv: { PATH: "/usr/bin:/bin", CLAUDE_PATH: claude.path, ANTHROPIC_API_KEY: "sk-ant" },
+        print: (line) => lines.push(line),
+      });
+      assert.equal(code, 3, "claude's exit status");
+      const seen = JSON.parse(await Deno.readTextFile(claude.seen));
+      assert.equal(seen.args[0], "--settings");
+      assert.deepEqual(seen.args.slice(2), args, "arguments unchanged, after the settings");
+      const settings = JSON.parse(seen.args[1]);
+      assert.equal(settings.statusLine.type, "command");
+      assert.match(settings.statusLine.command, /statusline/);
+      assert.equal(seen.health, 200, "the proxy answered while claude ran");
+      assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "key-a");
+      assert.equal(seen.env.ANTHROPIC_API_KEY, undefined, "no key prompt, no Anthropic key sent");
+      assert.equal(seen.env.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "16384");
+      assert.equal(seen.env.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "128000");
+      const started = /started on http:\/\/127\.0\.0\.1:(\d+) for this session \(log: (.+)\)/
+        .exec(lines.join("\n"));
+      assert.ok(started, lines.join("\n"));
+      assert.equal(seen.env.ANTHROPIC_BASE_URL, `http://127.0.0.1:${started[1]}`);
+      assert.equal(await listening(Number(started[1])), false, "stopped when claude exited");
+      assert.match(await Deno.readTextFile(started[2]), /GET \/health 200/);
+      await Deno.remove(started[2]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "runCode() keeps a variable the user set over the computed limits",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ccproxy-code-" });
+    try {
+      const claude = await fakeClaude(dir, 0);
+      const code = await runCode([], {
+        env: { OPENAI_API_KEY: "sk-test", PORT: String(freePort()) },
+        clientEnv: {
+          PATH: "/usr/bin:/bin",
+          CLAUDE_PATH: claude.path,
+          CLAUDE_CODE_MAX_OUTPUT_TOKENS: "4000",
+        },
+        print: () => {},
+      });
+      assert.equal(code, 0);
+      const seen = JSON.parse(await Deno.readTextFile(claude.seen));
+      assert.equal(seen.env.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "4000");
+      assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "ccproxy", "a placeholder without PROXY_API_KEY");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Runs `ccproxy code …` as a user would, with the real Claude Code. */
+async function ccproxyCode(work: string, args: string[], env: Record<string, string>) {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--config", CONFIG, "-A", MAIN, "code", ...args],
+    cwd: work,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: `${work}/home`,
+      DENO_DIR: (await denoDir()).denoDir,
+      CLAUDE_PATH: await claudeBinary(),
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: result.code,
+    stdout: new TextDecoder().decode(result.stdout),
+    stderr: new TextDecoder().decode(result.stderr),
+  };
+}
+
+function writeThenAnswer(target: string): FakeUpstream {
+  return createFakeUpstream((request) => {
+    const messages = request.body.messages as Array<{ role: string }>;
+    if (messages.some((m) => m.role === "tool")) return DIALECTS.openai.text(["I wrote ", "it."]);
+    const tools = (request.body.tools ?? []) as Array<{ function: { name: string } }>;
+    if (tools.some((t) => t.function.name === "Write")) {
+      return DIALECTS.openai.tools([{
+        id: "call_write_1",
+        name: "Write",
+        args: { file_path: target, content: "hello from ccproxy code\n" },
+      }]);
+    }
+    return DIALECTS.openai.text(["ok"]);
+  });
+}
+
+Deno.test({
+  name: "ccproxy code -p runs a tool round trip through a ccproxy it starts, then stops it",
+  ignore: !supported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-code-e2e-" });
+    const upstream = writeThenAnswer(`${work}/hello.txt`);
+    const fake = serveFake(upstream);
+    try {
+      const run = await ccproxyCode(work, ["-p", "Write hello.txt", "--allowedTools", "Write"], {
+        OPENAI_API_KEY: "sk-test",
+        OPENAI_BASE_URL: `${fake.url}/v1`,
+        PORT: String(freePort()),
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /I wrote it\./);
+      assert.equal(await Deno.readTextFile(`${work}/hello.txt`), "hello from ccproxy code\n");
+      assert.equal(upstream.requests.length, 2, "the call, then the tool result");
+      const started = /started on http:\/\/127\.0\.0\.1:(\d+) for this session \(log: (.+)\)/
+        .exec(run.stderr);
+      assert.ok(started, run.stderr);
+      assert.equal(await listening(Number(started[1])), false, "its ccproxy is stopped");
+      const log = await Deno.readTextFile(started[2]);
+      assert.equal(log.match(/POST \/v1\/messages /g)?.length, 2, log);
+      await Deno.remove(started[2]);
+    } finally {
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "ccproxy code tells Claude Code the backend's output cap and window",
+  ignore: !supported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-code-e2e-" });
+    const upstream = createFakeUpstream(() => DIALECTS.openai.text(["hi"]));
+    const fake = serveFake(upstream);
+    const config = { OPENAI_BASE_URL: `${fake.url}/v1`, BIG_MODEL: "gpt-4o" };
+    const handler = createHandler(testConfig(config), {
+      logger: createLogger({ write: () => {} }),
+    });
+    const received: Array<{ headers: Headers; body: Record<string, unknown> }> = [];
+    // An already running ccproxy, which `ccproxy code` must use rather than start its own.
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+      if (r.method === "POST") {
+        received.push({ headers: r.headers, body: await r.clone().json() });
+      }
+      return handler(r);
+    });
+    try {
+      const env = {
+        ...config,
+        OPENAI_API_KEY: "sk-test",
+        PORT: String(proxy.addr.port),
+        PROXY_API_KEY: "alice=key-a",
+      };
+      const asked = await ccproxyCode(work, ["-p", "say hi"], env);
+      assert.equal(asked.code, 0, asked.stderr);
+      assert.doesNotMatch(asked.stderr, /started on/);
+      assert.equal(received.length, 1);
+      assert.equal(received[0].body.max_tokens, 16_384, "gpt-4o's output cap, not 128000");
+      assert.equal(received[0].headers.get("authorization"), "Bearer key-a");
+
+      // `/context` is answered by Claude Code itself: it shows the window it compacts against.
+      const context = await ccproxyCode(work, ["-p", "/context"], env);
+      assert.equal(context.code, 0, context.stderr);
+      assert.match(context.stdout, /Tokens:\*\* [\d.]+k \/ 128k/, context.stdout);
+    } finally {
+      await proxy.shutdown();
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});

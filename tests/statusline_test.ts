@@ -1,0 +1,158 @@
+/**
+ * `ccproxy statusline`: Claude Code's recorded status line JSON in, one short line out, from the
+ * proxy's ledger, within its deadline, and something sensible without a proxy or a ledger.
+ */
+import assert from "node:assert/strict";
+import {
+  fetchSessionUsage,
+  formatStatus,
+  parseStatusInput,
+  proxyFromEnv,
+  runStatusLine,
+  sessionUsage,
+  shortCost,
+  shortTokens,
+} from "../lib/cli/statusline.ts";
+import { testdata } from "./helpers.ts";
+
+/** What Claude Code 2.1.332 sent its status line after one turn of 48k input tokens. */
+const RECORDED = testdata("claude_code_statusline.json");
+const SESSION = "9f394090-21d7-457f-8a9a-d7ce0e18ac82";
+
+const USAGE = {
+  session: SESSION,
+  totals: {
+    requests: 3,
+    input_tokens: 90_000,
+    cache_read_input_tokens: 6_000,
+    cache_creation_input_tokens: 0,
+    output_tokens: 1_234,
+    cost_usd: 0.2061,
+  },
+  last: { provider: "openai", backend_model: "gpt-4.1" },
+};
+
+function stdin(text: string): ReadableStream<Uint8Array> {
+  return ReadableStream.from([new TextEncoder().encode(text)]);
+}
+
+/** A stand-in ccproxy answering `/v1/usage` with `answer`, recording what it was asked. */
+function usageServer(answer: (url: URL, request: Request) => Response) {
+  const asked: Array<{ url: string; headers: Headers }> = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    asked.push({ url: request.url, headers: new Headers(request.headers) });
+    return answer(new URL(request.url), request);
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, asked, close: () => server.shutdown() };
+}
+
+Deno.test("shortTokens() and shortCost() fit a status bar", () => {
+  assert.deepEqual(
+    [7, 950, 1_234, 48_000, 128_000, 1_000_000, 1_047_576, 2_500_000].map(shortTokens),
+    ["7", "950", "1.2k", "48k", "128k", "1M", "1M", "2.5M"],
+  );
+  assert.deepEqual([0, 0.0123, 0.21, 12.345, null].map(shortCost), [
+    "$0.0000",
+    "$0.0123",
+    "$0.21",
+    "$12.35",
+    "$?",
+  ]);
+});
+
+Deno.test("runStatusLine() prints the session's backend model, window, tokens and cost", async () => {
+  const proxy = usageServer(() => Response.json(USAGE));
+  try {
+    const line = await runStatusLine(stdin(RECORDED), {
+      ANTHROPIC_BASE_URL: proxy.url,
+      ANTHROPIC_AUTH_TOKEN: "key-a",
+    });
+    assert.equal(line, "gpt-4.1 · 48k/1M ctx · 96k in / 1.2k out · $0.21");
+    const url = new URL(proxy.asked[0].url);
+    assert.equal(url.pathname, "/v1/usage");
+    assert.equal(url.searchParams.get("session"), SESSION);
+    assert.equal(proxy.asked[0].headers.get("authorization"), "Bearer key-a");
+  } finally {
+    await proxy.close();
+  }
+});
+
+Deno.test("formatStatus() uses the backend's window, not Claude Code's", () => {
+  const input = parseStatusInput(RECORDED);
+  const usage = sessionUsage({ ...USAGE, last: { provider: "openai", backend_model: "gpt-4o" } })!;
+  assert.equal(
+    formatStatus(input, { kind: "session", usage }),
+    "gpt-4o · 48k/128k ctx · 96k in / 1.2k out · $0.21",
+  );
+  const unpriced = { ...usage, costUsd: null };
+  assert.match(formatStatus(input, { kind: "session", usage: unpriced }), /\$\?$/);
+});
+
+Deno.test("runStatusLine() without a proxy says so, with Claude Code's own numbers", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const line = await runStatusLine(stdin(RECORDED), {
+    ANTHROPIC_BASE_URL: `http://127.0.0.1:${port}`,
+    CLAUDE_CODE_AUTO_COMPACT_WINDOW: "128000",
+  });
+  assert.equal(line, "ccproxy unreachable · Opus 5.5 · 48k/128k ctx");
+});
+
+Deno.test("runStatusLine() says when the proxy keeps no ledger or the session has no turns", async (t) => {
+  await t.step("no ledger", async () => {
+    const proxy = usageServer(() => new Response("{}", { status: 404 }));
+    try {
+      const line = await runStatusLine(stdin(RECORDED), { ANTHROPIC_BASE_URL: proxy.url });
+      assert.equal(line, "ccproxy · ledger off · Opus 5.5 · 48k/1M ctx");
+    } finally {
+      await proxy.close();
+    }
+  });
+  await t.step("no turns", async () => {
+    const proxy = usageServer(() => Response.json({ totals: { requests: 0 } }));
+    try {
+      const line = await runStatusLine(stdin("{}"), { ANTHROPIC_BASE_URL: proxy.url });
+      assert.equal(line, "ccproxy · no turns yet");
+      const fresh = await runStatusLine(stdin(`{"session_id":"s1"}`), {
+        ANTHROPIC_BASE_URL: proxy.url,
+      });
+      assert.equal(fresh, "ccproxy · no turns yet");
+    } finally {
+      await proxy.close();
+    }
+  });
+  await t.step("not JSON", async () => {
+    assert.equal(await runStatusLine(stdin("nonsense"), {}), "ccproxy · no turns yet");
+  });
+});
+
+Deno.test("fetchSessionUsage() gives up on a slow proxy within its deadline", async () => {
+  const stalled = Promise.withResolvers<Response>();
+  const proxy = usageServer(() => stalled.promise as unknown as Response);
+  try {
+    const started = performance.now();
+    const answer = await fetchSessionUsage("s1", { url: proxy.url, timeoutMs: 50 });
+    assert.equal(answer.kind, "unreachable");
+    assert.ok(performance.now() - started < 200, "within the status line's budget");
+  } finally {
+    stalled.resolve(new Response());
+    await proxy.close();
+  }
+});
+
+Deno.test("proxyFromEnv() reads where ccproxy code put the proxy and its key", () => {
+  assert.deepEqual(
+    proxyFromEnv({
+      ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
+      ANTHROPIC_AUTH_TOKEN: "k",
+      CLAUDE_CODE_AUTO_COMPACT_WINDOW: "200000",
+    }),
+    { url: "http://127.0.0.1:9", key: "k", window: 200_000 },
+  );
+  assert.deepEqual(proxyFromEnv({ PORT: "9000", ANTHROPIC_API_KEY: "x" }), {
+    url: "http://127.0.0.1:9000",
+    key: "x",
+    window: undefined,
+  });
+});
