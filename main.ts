@@ -43,6 +43,7 @@ Options:
   --port <n>        listen port (env PORT, default 8082)
   --host <addr>     listen address (env HOST, default 127.0.0.1)
   --env-file <path> file of KEY=value lines to load (default .env; the environment wins)
+  --log-format <f>  text | json: one JSON object per log line (env LOG_FORMAT, default text)
   --help            show this help
   --version         print the version
   --ping            with check: ping every configured provider
@@ -76,6 +77,7 @@ Environment (see .env.example; defaults in brackets):
   USAGE_DB               ledger: SQLite path, KV Connect URL, or off [.ccproxy/usage]
   USAGE_RETENTION_DAYS   days the ledger keeps records and totals [30]
   HOST [127.0.0.1]  PORT [8082]  DEBUG [false]  SIGNATURE_SECRET [derived from the keys]
+  LOG_FORMAT             text | json [text]
 `;
 
 /** Reads `path` as a `.env` file; a missing file is no error. */
@@ -122,6 +124,7 @@ export async function main(args: string[]): Promise<number> {
         port: { type: "string" },
         host: { type: "string" },
         "env-file": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean" },
         version: { type: "boolean" },
         ping: { type: "boolean" },
@@ -149,6 +152,7 @@ export async function main(args: string[]): Promise<number> {
   const env = environment(flags["env-file"] ?? ".env");
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
+  if (flags["log-format"] !== undefined) env.LOG_FORMAT = flags["log-format"];
   let config: Config;
   try {
     config = loadConfig(env);

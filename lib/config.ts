@@ -67,6 +67,8 @@ export interface Config {
   port: number;
   /** Log translated upstream requests (keys redacted). */
   debug: boolean;
+  /** Log lines as text (default) or one JSON object per line (`LOG_FORMAT=json`). */
+  logFormat: "text" | "json";
   /** Key for signing thinking signatures; derived from the provider keys when unset. */
   signatureSecret: string;
   /** Keys clients must present (`x-api-key` or `Authorization: Bearer`); empty: no check. */
@@ -165,6 +167,9 @@ const EnvSchema = z.object({
     (v) => v === undefined || /^(true|false|1|0|yes|no)$/i.test(v),
     { message: "DEBUG takes true or false" },
   ),
+  LOG_FORMAT: optional.refine((v) => v === undefined || /^(text|json)$/i.test(v), {
+    message: "LOG_FORMAT takes text or json",
+  }),
   SIGNATURE_SECRET: optional,
   PROXY_API_KEY: optional,
   ALLOW_UNAUTHENTICATED: optional.refine(
@@ -263,6 +268,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     host: e.HOST ?? "127.0.0.1",
     port: e.PORT === undefined ? 8082 : Number(e.PORT),
     debug: /^(true|1|yes)$/i.test(e.DEBUG ?? ""),
+    logFormat: e.LOG_FORMAT?.toLowerCase() === "json" ? "json" : "text",
     signatureSecret: "",
     proxyApiKeys: (e.PROXY_API_KEY ?? "").split(",").map((k) => k.trim()).filter(Boolean),
     allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),

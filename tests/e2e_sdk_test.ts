@@ -136,7 +136,8 @@ Deno.test("SDK: upstream errors surface as the SDK's typed errors", async (t) =>
   // deno-lint-ignore no-explicit-any
   const cases: Array<[Reply, number, new (...args: any[]) => Error]> = [
     [{ status: 400, error: { error: { message: "bad" } } }, 400, Anthropic.BadRequestError],
-    [{ status: 401, error: { error: { message: "key" } } }, 401, Anthropic.AuthenticationError],
+    // The provider refused the proxy's key: a 403 the client shows at once, not a 401 it retries.
+    [{ status: 401, error: { error: { message: "key" } } }, 403, Anthropic.PermissionDeniedError],
     [{ status: 404, error: { error: { message: "no model" } } }, 404, Anthropic.NotFoundError],
     [
       { status: 429, headers: { "retry-after": "1" }, error: { error: { message: "slow" } } },

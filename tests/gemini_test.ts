@@ -470,7 +470,7 @@ Deno.test("geminiFailure() maps Gemini's error bodies", async (t) => {
     assert.equal(error.type, "rate_limit_error");
     assert.equal(error.headers["retry-after"], "37");
   });
-  await t.step("API_KEY_INVALID (a 400 at Gemini) → 401", () => {
+  await t.step("API_KEY_INVALID (a 400 at Gemini) → 403 naming GEMINI_API_KEY", () => {
     const error = geminiFailure(
       400,
       {
@@ -485,8 +485,12 @@ Deno.test("geminiFailure() maps Gemini's error bodies", async (t) => {
       "m",
       {},
     );
-    assert.equal(error.status, 401);
-    assert.equal(error.type, "authentication_error");
+    assert.equal(error.status, 403);
+    assert.equal(error.type, "permission_error");
+    assert.equal(
+      error.message,
+      "gemini rejected the proxy's API key (400): API key not valid. Please pass a valid API key.; check GEMINI_API_KEY",
+    );
   });
   await t.step("UNAVAILABLE → 529", () => {
     const error = geminiFailure(

@@ -251,7 +251,7 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
   Deno.test(`${name}: upstream errors by status`, async (t) => {
     const cases: Array<[number, number, string]> = [
       [400, 400, "invalid_request_error"],
-      [401, 401, "authentication_error"],
+      [401, 403, "permission_error"],
       [403, 403, "permission_error"],
       [404, 404, "not_found_error"],
       [429, 429, "rate_limit_error"],

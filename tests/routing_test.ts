@@ -271,7 +271,7 @@ Deno.test("fallback: Azure answers 503 → retried, then served by Gemini", asyn
   assert.deepEqual(sleeps, [125, 250], "jittered exponential backoff");
   assert.match(
     lines.at(-1)!,
-    /tried=azure\/gpt-4\.1\(529\),azure\/gpt-4\.1\(529\),azure\/gpt-4\.1\(529\),google\/gemini-2\.5-pro/,
+    /tried=azure\/gpt-4\.1\(503\),azure\/gpt-4\.1\(503\),azure\/gpt-4\.1\(503\),google\/gemini-2\.5-pro$/,
   );
 });
 

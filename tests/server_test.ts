@@ -137,7 +137,7 @@ Deno.test("POST /v1/messages answers non-streaming requests", async (t) => {
     assert.equal(lines.length, 1);
     assert.match(
       lines[0],
-      /^\S+ req_\w+ POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 sync messages=1 tools=0 200 [\d.]+ms in=12 out=5$/,
+      /^\S+ req_\w+ POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 api=openai-chat sync messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
     );
   });
 });
@@ -265,10 +265,17 @@ Deno.test("upstream errors keep their status and become Anthropic errors", async
           error: { message: "Incorrect API key provided: sk-abc***xyz", code: "invalid_api_key" },
         },
       },
-      401,
-      "authentication_error",
+      403,
+      "permission_error",
+      /^openai rejected the proxy's API key \(401\): Incorrect API key provided: sk-abc\*\*\*xyz; check OPENAI_API_KEY$/,
     ],
-    ["403", { status: 403, error: { error: { message: "region" } } }, 403, "permission_error"],
+    [
+      "403",
+      { status: 403, error: { error: { message: "region" } } },
+      403,
+      "permission_error",
+      /^openai rejected the proxy's API key \(403\): region; check OPENAI_API_KEY$/,
+    ],
     [
       "404",
       {
@@ -579,10 +586,16 @@ Deno.test("every request gets one log line, failures and plain routes included",
   assert.equal(lines.length, 4, lines.join("\n"));
   assert.match(
     lines[0],
-    / POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 stream messages=1 tools=0 200 [\d.]+ms in=12 out=5$/,
+    / POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 api=openai-chat stream messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
   );
-  assert.match(lines[1], / sync messages=1 tools=0 429 [\d.]+ms$/);
-  assert.match(lines[2], / POST \/v1\/messages 400 [\d.]+ms$/);
+  assert.match(
+    lines[1],
+    / sync messages=1 tools=0 429 [\d.]+ms error=rate_limit_error "openai returned 429: slow"$/,
+  );
+  assert.match(
+    lines[2],
+    / POST \/v1\/messages 400 [\d.]+ms error=invalid_request_error "invalid JSON body: .+"$/,
+  );
   assert.match(lines[3], / GET \/health 200 [\d.]+ms$/);
 });
 

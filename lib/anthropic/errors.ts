@@ -28,16 +28,24 @@ export class ProxyError extends Error {
   readonly type: ErrorType;
   /** Extra response headers, e.g. `retry-after`. */
   readonly headers: Record<string, string>;
+  /** The upstream's own HTTP status, when the error maps an upstream answer (for the logs). */
+  readonly upstreamStatus?: number;
+  /** The proxy's variable holding the key an upstream refused (`OPENAI_API_KEY`, …). */
+  readonly keyVariable?: string;
 
   constructor(type: ErrorType, message: string, options?: {
     status?: number;
     headers?: Record<string, string>;
+    upstreamStatus?: number;
+    keyVariable?: string;
   }) {
     super(message);
     this.name = "ProxyError";
     this.type = type;
     this.status = options?.status ?? STATUS_OF[type];
     this.headers = options?.headers ?? {};
+    this.upstreamStatus = options?.upstreamStatus;
+    this.keyVariable = options?.keyVariable;
   }
 
   /** The JSON body, with the request id Anthropic also puts there. */
@@ -105,6 +113,28 @@ const OUTPUT_PATTERNS: RegExp[] = [
   /maxOutputTokens.*?value of (?<n>\d+).*?to (?<max>\d+) \(exclusive\)/is,
 ];
 
+/** The variable that holds the proxy's key for each upstream, by the name errors use. */
+const KEY_VARIABLES: Record<string, string> = {
+  openai: "OPENAI_API_KEY",
+  azure: "AZURE_OPENAI_API_KEY",
+  gemini: "GEMINI_API_KEY",
+  anthropic: "ANTHROPIC_API_KEY",
+};
+
+/**
+ * An upstream refused the proxy's own key (its 401 or 403): a 403 `permission_error` naming the
+ * variable to fix. Not a 401: the client's credentials were fine, and Claude Code takes a 401 for
+ * a stale login and retries it for minutes in silence, while it shows a 403 at once.
+ */
+export function keyRefused(provider: string, status: number, message: string): ProxyError {
+  const variable = KEY_VARIABLES[provider] ?? `the ${provider} API key`;
+  return new ProxyError(
+    "permission_error",
+    `${provider} rejected the proxy's API key (${status}): ${message}; check ${variable}`,
+    { upstreamStatus: status, keyVariable: variable },
+  );
+}
+
 /**
  * Maps an upstream failure onto an Anthropic error. Context-length and output-cap errors are
  * rewritten into the exact texts Claude Code parses to heal itself.
@@ -116,6 +146,8 @@ export function fromUpstream(
 ): ProxyError {
   const { status, message, code } = failure;
   const detail = message || `HTTP ${status}`;
+  if (status === 401 || status === 403) return keyRefused(provider, status, detail);
+  const upstreamStatus = status || undefined;
   const headers: Record<string, string> = {};
   for (const name of ["retry-after", "retry-after-ms"]) {
     const value = failure.headers?.[name];
@@ -128,18 +160,19 @@ export function fromUpstream(
       const text = context
         ? `prompt is too long: ${context.n} tokens > ${context.max} maximum`
         : `prompt is too long: ${detail}`;
-      return new ProxyError("invalid_request_error", text, { status: 400 });
+      return new ProxyError("invalid_request_error", text, { status: 400, upstreamStatus });
     }
     const output = matchNumbers(OUTPUT_PATTERNS, message);
     if (output) {
       return new ProxyError(
         "invalid_request_error",
         `max_tokens: ${output.n} > ${output.max}, which is the maximum allowed number of output tokens for ${model}`,
+        { upstreamStatus },
       );
     }
   }
   if (code === "insufficient_quota") {
-    return new ProxyError("billing_error", `${provider}: ${detail}`);
+    return new ProxyError("billing_error", `${provider}: ${detail}`, { upstreamStatus });
   }
   if (status === 0) {
     return new ProxyError(typeForCode(code), `${provider}: ${detail}`);
@@ -148,6 +181,7 @@ export function fromUpstream(
   return new ProxyError(type, `${provider} returned ${status}: ${detail}`, {
     status: STATUS_OF[type],
     headers,
+    upstreamStatus,
   });
 }
 

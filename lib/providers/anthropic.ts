@@ -5,7 +5,13 @@
  * @module
  */
 import type { EventSourceMessage } from "../upstream/sse_reader.ts";
-import { ProxyError, STATUS_OF, typeForStatus, unreachable } from "../anthropic/errors.ts";
+import {
+  keyRefused,
+  ProxyError,
+  STATUS_OF,
+  typeForStatus,
+  unreachable,
+} from "../anthropic/errors.ts";
 import type { ErrorType, StreamEvent } from "../anthropic/schema.ts";
 
 /** Where and how to call the Anthropic API. */
@@ -67,8 +73,15 @@ export async function postAnthropic(
     const value = response.headers.get(name);
     if (value) passed[name] = value;
   }
+  if (response.status === 401 || response.status === 403) {
+    throw keyRefused("anthropic", response.status, message);
+  }
   const status = response.status === 503 ? 529 : response.status;
-  throw new ProxyError(type, `anthropic: ${message}`, { status, headers: passed });
+  throw new ProxyError(type, `anthropic: ${message}`, {
+    status,
+    headers: passed,
+    upstreamStatus: response.status,
+  });
 }
 
 /** Anthropic SSE messages → the same events, parsed (unknown event types pass through). */

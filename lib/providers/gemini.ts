@@ -15,7 +15,7 @@ import {
   type Part,
   singleToolCall,
 } from "../anthropic/conversation.ts";
-import { fromUpstream, ProxyError, unreachable } from "../anthropic/errors.ts";
+import { fromUpstream, keyRefused, ProxyError, unreachable } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
   CountTokensRequest,
@@ -535,7 +535,7 @@ export function geminiFailure(
   const message = error?.message ?? `HTTP ${status}`;
   const details = error?.details ?? [];
   if (details.some((d) => d.reason === "API_KEY_INVALID")) {
-    return new ProxyError("authentication_error", `gemini: ${message}`);
+    return keyRefused("gemini", status, message);
   }
   const retry = details.find((d) => d.retryDelay)?.retryDelay;
   const seconds = retry ? /^(\d+(?:\.\d+)?)s$/.exec(retry)?.[1] : undefined;

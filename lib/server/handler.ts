@@ -24,10 +24,11 @@ import {
   SSE_HEADERS,
   SseEncodeStream,
 } from "../anthropic/sse_encode.ts";
-import { type Backend, createBackends } from "../upstream/backends.ts";
+import { type Backend, createBackends, type OpenContext } from "../upstream/backends.ts";
 import { type Config, secretsOf } from "../config.ts";
 import { randomId } from "../ids.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { type RequestRecord, trimMessage } from "./request_record.ts";
 import { redact, redactEvent } from "./redact.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "../upstream/retry.ts";
@@ -53,6 +54,8 @@ export interface HandlerOptions {
   random?: () => number;
   /** Usage tracking: the ledger, requests in flight, the dashboard's feed (default: no ledger). */
   usage?: UsageTracker;
+  /** Called once per request with its finished record (the one its log line is rendered from). */
+  onRecord?: (record: RequestRecord) => void;
 }
 
 /** A request handler. */
@@ -74,20 +77,28 @@ const JSON_HEADERS = { "content-type": "application/json" };
  */
 export function createHandler(config: Config, options: HandlerOptions = {}): Handler {
   const secrets = secretsOf(config);
-  const log = options.logger ?? createLogger({ debug: config.debug, secrets });
+  const log = options.logger ??
+    createLogger({ debug: config.debug, secrets, format: config.logFormat });
   const backends = createBackends(config, timedFetch(options.fetch ?? fetch, config.timeouts));
   const usage = options.usage ?? new UsageTracker({ log });
-  const ctx: ServerContext = { config, log, backends, secrets, options, usage };
+  const ctx: ServerContext = {
+    config,
+    log,
+    backends,
+    secrets,
+    options,
+    usage,
+    refusedKeys: new Set(),
+  };
 
   return async (request) => {
     const url = new URL(request.url);
-    const entry = new RequestLog(ctx.log, `${request.method} ${url.pathname}`, usage);
+    const entry = new RequestLog(ctx, request.method, url.pathname);
     let response: Response;
     try {
       response = await dispatch(request, url, entry, ctx);
     } catch (error) {
-      entry.facts.errorType = error instanceof ProxyError ? error.type : "api_error";
-      response = errorResponse(error, entry.requestId, ctx);
+      response = errorResponse(error, entry, ctx);
     }
     response.headers.set("request-id", entry.requestId);
     if (!entry.deferred) entry.write(response.status);
@@ -95,78 +106,112 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   };
 }
 
-/** The one log line (and ledger record) of a request, written when its outcome is known. */
+/**
+ * A request's record, filled in as the request goes, and written once at its end: rendered as
+ * the log line, and handed to the usage ledger and the `onRecord` hook.
+ */
 class RequestLog {
-  readonly requestId = randomId("req_");
-  readonly notes: string[] = [];
-  /** The ledger's facts; a request becomes a record once `endpoint` is set. */
-  readonly facts: Partial<UnpricedRecord> & { tries: number; web_search_requests?: number } = {
-    tries: 0,
-  };
-  /** Set by a streaming answer: the line is written when the stream ends. */
+  readonly record: RequestRecord;
+  /** The logger for lines that belong to this request (they carry its id). */
+  readonly log: Logger;
+  /** The ledger's facts the record does not carry; a request is recorded once `endpoint` is set. */
+  readonly facts: Partial<UnpricedRecord> & { web_search_requests?: number } = {};
+  /** Set by a streaming answer: the record is written when the stream ends. */
   deferred = false;
-  #log: Logger;
-  #summary: string;
+  #ctx: ServerContext;
   #started = performance.now();
   #written = false;
-  #usage: UsageTracker;
 
-  constructor(log: Logger, summary: string, usage: UsageTracker) {
-    this.#log = log;
-    this.#summary = summary;
-    this.#usage = usage;
+  constructor(ctx: ServerContext, method: string, path: string) {
+    const requestId = randomId("req_");
+    this.#ctx = ctx;
+    this.log = ctx.log.forRequest(requestId);
+    this.record = {
+      requestId,
+      time: new Date().toISOString(),
+      method,
+      path,
+      status: 0,
+      tries: [],
+      latencyMs: 0,
+      notes: [],
+    };
   }
 
-  /** Milliseconds since the request arrived. */
-  elapsed(): number {
-    return performance.now() - this.#started;
+  get requestId(): string {
+    return this.record.requestId;
   }
 
-  /** Adds the routing facts to the summary. */
-  describe(detail: string): void {
-    this.#summary += ` ${detail}`;
+  get notes(): string[] {
+    return this.record.notes;
   }
 
-  /** Writes the line (once). */
+  /** Notes the first generated content (time to first token). */
+  firstContent(): void {
+    this.record.ttftMs ??= performance.now() - this.#started;
+  }
+
+  /** Records why the request failed (message redacted and trimmed). */
+  fail(error: ProxyError | { type: ProxyError["type"]; message: string }): void {
+    this.record.error = {
+      type: error.type,
+      message: trimMessage(redact(error.message, this.#ctx.secrets)),
+      ...(error instanceof ProxyError && error.upstreamStatus
+        ? { upstreamStatus: error.upstreamStatus }
+        : {}),
+    };
+  }
+
+  /** Writes the record (once). */
   write(status: number, usage?: Usage): void {
     if (this.#written) return;
     this.#written = true;
-    const ms = (performance.now() - this.#started).toFixed(1);
-    const tokens = usage ? ` in=${usage.input_tokens} out=${usage.output_tokens}` : "";
-    const notes = this.notes.length ? ` ${this.notes.join(" ")}` : "";
-    this.#log.info(`${this.requestId} ${this.#summary} ${status} ${ms}ms${tokens}${notes}`);
-    if (this.facts.endpoint) this.#usage.end(usageRecord(this, status, usage));
+    this.record.status = status;
+    this.record.latencyMs = performance.now() - this.#started;
+    if (usage && this.record.api !== "local") this.record.usage = usage;
+    this.#ctx.log.request(this.record);
+    if (this.facts.endpoint) this.#ctx.usage.end(usageRecord(this.record, this.facts));
+    try {
+      this.#ctx.options.onRecord?.(this.record);
+    } catch (error) {
+      // A failing hook never fails an answer.
+      this.log.info(`record hook failed: ${describe(error)}`);
+    }
   }
 }
 
 const tenths = (ms: number) => Math.round(ms * 10) / 10;
 
-/** The ledger's record of a finished request, from its log facts. */
-function usageRecord(entry: RequestLog, status: number, usage?: Usage): UnpricedRecord {
-  const f = entry.facts;
+/** The ledger's record of a finished request: its record plus the ledger's own facts. */
+function usageRecord(
+  record: RequestRecord,
+  facts: RequestLog["facts"],
+): UnpricedRecord {
+  // A message answered here used no model; a token count done here still counts for its model.
+  const local = record.api === "local" && facts.endpoint === "messages";
   return {
     time: Date.now(),
-    requestId: entry.requestId,
-    endpoint: f.endpoint!,
-    key: f.key ?? "anonymous",
-    session: f.session ?? "",
-    route: f.route,
-    model: f.model ?? "",
-    provider: f.provider ?? "",
-    backendModel: f.backendModel ?? "",
-    api: f.api,
-    stream: f.stream ?? false,
-    status,
-    errorType: f.errorType,
-    tries: f.tries,
-    latencyMs: tenths(entry.elapsed()),
-    ttftMs: f.ttftMs === undefined ? undefined : tenths(f.ttftMs),
+    requestId: record.requestId,
+    endpoint: facts.endpoint!,
+    key: facts.key ?? "anonymous",
+    session: facts.session ?? "",
+    route: facts.route,
+    model: record.clientModel ?? "",
+    provider: local ? "local" : record.provider ?? "",
+    backendModel: local ? "" : record.backendModel ?? "",
+    api: record.api,
+    stream: record.stream ?? false,
+    status: record.status,
+    errorType: record.error?.type,
+    tries: facts.endpoint === "count_tokens" ? 1 : record.tries.length,
+    latencyMs: tenths(record.latencyMs),
+    ttftMs: record.ttftMs === undefined ? undefined : tenths(record.ttftMs),
     usage: {
-      input_tokens: usage?.input_tokens ?? 0,
-      output_tokens: usage?.output_tokens ?? 0,
-      cache_read_input_tokens: usage?.cache_read_input_tokens ?? 0,
-      cache_creation_input_tokens: usage?.cache_creation_input_tokens ?? 0,
-      web_search_requests: f.web_search_requests ?? 0,
+      input_tokens: record.usage?.input_tokens ?? 0,
+      output_tokens: record.usage?.output_tokens ?? 0,
+      cache_read_input_tokens: record.usage?.cache_read_input_tokens ?? 0,
+      cache_creation_input_tokens: record.usage?.cache_creation_input_tokens ?? 0,
+      web_search_requests: facts.web_search_requests ?? 0,
     },
   };
 }
@@ -178,6 +223,8 @@ interface ServerContext {
   secrets: string[];
   options: HandlerOptions;
   usage: UsageTracker;
+  /** Key variables whose refusal has been logged loudly already. */
+  refusedKeys: Set<string>;
 }
 
 const ROUTES: Record<string, string[]> = {
@@ -230,14 +277,25 @@ function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
 }
 
-function errorResponse(error: unknown, requestId: string, ctx: ServerContext): Response {
+function errorResponse(error: unknown, entry: RequestLog, ctx: ServerContext): Response {
   const proxyError = error instanceof ProxyError
     ? error
     : new ProxyError("api_error", "internal error: the proxy failed to handle this request");
   if (!(error instanceof ProxyError)) {
-    ctx.log.info(`${requestId} internal error: ${redact(describe(error), ctx.secrets)}`);
+    entry.log.info(`internal error: ${redact(describe(error), ctx.secrets)}`);
   }
-  const body = proxyError.toBody(requestId);
+  const variable = proxyError.keyVariable;
+  if (variable && !ctx.refusedKeys.has(variable)) {
+    // Once per variable: every later request to that provider fails the same way.
+    ctx.refusedKeys.add(variable);
+    entry.log.info(
+      `WARNING: ${
+        redact(proxyError.message, ctx.secrets)
+      }. Every request to this provider fails until ${variable} holds a valid key.`,
+    );
+  }
+  entry.fail(proxyError);
+  const body = proxyError.toBody(entry.requestId);
   (body.error as { message: string }).message = redact(proxyError.message, ctx.secrets);
   return new Response(JSON.stringify(body), {
     status: proxyError.status,
@@ -343,12 +401,17 @@ async function handleCountTokens(
 ): Promise<Response> {
   const body = await readBody(request, CountTokensRequestSchema, ctx.config.maxBodyBytes);
   const [target] = route(body.model, ctx.config);
-  entry.describe(`${body.model} → ${target.provider}/${target.model}`);
-  Object.assign(entry.facts, servedBy(target), { model: body.model, tries: 1 });
+  Object.assign(entry.record, {
+    clientModel: body.model,
+    provider: target.provider,
+    backendModel: target.model,
+  });
   const backend = ctx.backends[target.provider];
   if (backend.count) {
     try {
-      return json({ input_tokens: await backend.count(body, target, request.signal) });
+      const count = await backend.count(body, target, request.signal);
+      entry.record.api = target.provider === "google" ? "gemini" : "anthropic";
+      return json({ input_tokens: count });
     } catch (error) {
       // The provider could not count: a local count is a better answer than an error.
       entry.notes.push(
@@ -356,6 +419,7 @@ async function handleCountTokens(
       );
     }
   }
+  entry.record.api = "local";
   return json({ input_tokens: await countTokens(body, target.model) });
 }
 
@@ -368,12 +432,14 @@ async function handleMessages(
   const targets = route(body.model, ctx.config);
   const [first] = targets;
   const stream = body.stream === true;
-  Object.assign(entry.facts, { model: body.model, stream });
-  entry.describe(
-    `${body.model} → ${first.provider}/${first.model} ${
-      stream ? "stream" : "sync"
-    } messages=${body.messages.length} tools=${body.tools?.length ?? 0}`,
-  );
+  Object.assign(entry.record, {
+    clientModel: body.model,
+    provider: first.provider,
+    backendModel: first.model,
+    stream,
+    messages: body.messages.length,
+    tools: body.tools?.length ?? 0,
+  });
   const events = await openEvents(body, targets, request, ctx, entry);
   if (!stream) {
     const message = await accumulate(events);
@@ -399,14 +465,14 @@ async function openEvents(
   const notes = entry.notes;
   const messageId = randomId("msg_");
   const inputEstimate = estimateTokens(body);
-  const tried: string[] = [];
+  const record = entry.record;
   let served: Target = targets[0];
-  const context = {
+  const context: OpenContext = {
     messageId,
     inputEstimate,
     signal: request.signal,
     headers: request.headers,
-    log: ctx.log,
+    log: entry.log,
     notes,
   };
   try {
@@ -417,13 +483,12 @@ async function openEvents(
       : onlyServerTools(body)
       ? { text: NO_WEB_SEARCH, stop: "end_turn" as const }
       : undefined;
-    const facts = entry.facts;
-    if (local) Object.assign(facts, { provider: "local", api: "local", backendModel: "" });
+    if (local) record.api = "local";
     const events = local
       ? localAnswer(body.model, messageId, inputEstimate, local)
       : await withFallback(targets, (target) => {
         served = target;
-        Object.assign(facts, servedBy(target), { tries: facts.tries + 1 });
+        context.api = undefined;
         return ctx.backends[target.provider].open(body, target, context);
       }, {
         maxRetries: ctx.config.maxRetries,
@@ -431,12 +496,12 @@ async function openEvents(
         sleep: ctx.options.sleep,
         random: ctx.options.random,
         signal: request.signal,
-      }, tried);
+      }, record.tries);
     let usage: Usage | undefined;
     // One pass per event: redaction, the log line's facts, and read failures as an error event.
     return guardStream(events, {
       describe: (error) => {
-        ctx.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
+        entry.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
         const timedOut = isTimeout(error);
         const detail = timedOut
           ? (error as Error).message
@@ -450,12 +515,9 @@ async function openEvents(
         };
       },
       map: (event) => {
-        if (event.type === "message_delta") usage = event.usage;
-        else if (event.type === "content_block_delta") facts.ttftMs ??= entry.elapsed();
-        else if (event.type === "error") {
-          entry.notes.push(`stream-error=${event.error.type}`);
-          facts.errorType = event.error.type;
-        }
+        if (event.type === "content_block_delta") entry.firstContent();
+        else if (event.type === "message_delta") usage = event.usage;
+        else if (event.type === "error") entry.fail(event.error);
         return redactEvent(event, ctx.secrets);
       },
       done: (how) => {
@@ -466,18 +528,12 @@ async function openEvents(
       },
     });
   } finally {
-    if (tried.length > 1) notes.push(`tried=${tried.join(",")}`);
+    if (record.api !== "local") {
+      record.provider = served.provider;
+      record.backendModel = served.model;
+      record.api = context.api;
+    }
   }
-}
-
-/** The ledger's provider, backend model and API of a target. */
-function servedBy(target: Target): Partial<UnpricedRecord> {
-  const api = target.provider === "google"
-    ? "gemini"
-    : target.provider === "anthropic"
-    ? "anthropic"
-    : undefined;
-  return { provider: target.provider, backendModel: target.model, api };
 }
 
 /** An answer made here, without an upstream call, through the same event state machine. */

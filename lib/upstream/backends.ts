@@ -18,6 +18,7 @@ import {
   toResponsesRequest,
 } from "../providers/openai_responses.ts";
 import type { Logger } from "../server/log.ts";
+import type { ApiName } from "../server/request_record.ts";
 import { AnthropicEventStream, postAnthropic } from "../providers/anthropic.ts";
 import {
   countGeminiTokens,
@@ -46,6 +47,8 @@ export interface OpenContext {
   log: Logger;
   /** Notes for the request's log line (e.g. a content filter's reason). */
   notes: string[];
+  /** Set by the backend: which API it called (`openai-chat`, `gemini`, …), for the record. */
+  api?: ApiName;
 }
 
 /** One provider. */
@@ -112,6 +115,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         provider: endpoint.provider,
         sessionKey: context.headers?.get("x-claude-code-session-id") ?? undefined,
       };
+      context.api = `${endpoint.provider}-responses` as ApiName;
       let translation = toResponsesRequest(request, target.model, options);
       logDropped(context, translation.dropped);
       noteTools(context, translation.toolCount);
@@ -158,6 +162,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   const chat =
     (endpoint: OpenAIEndpoint, path: (model: string) => string): Backend["open"] =>
     async (request, target, context) => {
+      context.api = `${endpoint.provider}-chat` as ApiName;
       const translation = toChatRequest(request, target.model, { provider: endpoint.provider });
       logDropped(context, translation.dropped);
       noteTools(context, translation.toolCount);
@@ -219,6 +224,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   };
   const google: Backend = {
     async open(request, target, context) {
+      context.api = "gemini";
       const translation = toGeminiRequest(request, target.model, signer);
       logDropped(context, translation.dropped);
       noteTools(context, translation.toolCount);
@@ -250,6 +256,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   };
   const anthropic: Backend = {
     async open(request, target, context) {
+      context.api = "anthropic";
       const body = { ...request, model: target.model, stream: true };
       const response = await postAnthropic(anthropicEndpoint, "/v1/messages", body, {
         signal: context.signal,

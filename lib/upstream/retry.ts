@@ -7,6 +7,7 @@
  */
 import { ProxyError } from "../anthropic/errors.ts";
 import type { Target } from "../routing/route.ts";
+import type { Attempt } from "../server/request_record.ts";
 
 /** How retries wait. */
 export interface RetryOptions {
@@ -61,15 +62,23 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** How a failed try ended, for the logs: the upstream's own status, not the one the client saw. */
+export function attemptResult(error: unknown): Attempt["result"] {
+  if (!(error instanceof ProxyError)) return "unreachable";
+  if (error.upstreamStatus) return error.upstreamStatus;
+  if (error.type === "timeout_error") return "timeout";
+  return error.status === 502 ? "unreachable" : error.status;
+}
+
 /**
  * Calls `open` for each target in turn until one succeeds. `tried` receives one entry per
- * attempt (`provider/model` plus the failure's status), for the request's log line.
+ * attempt (target and how it ended), for the request's record.
  */
 export async function withFallback<T>(
   targets: Target[],
   open: (target: Target) => Promise<T>,
   options: RetryOptions,
-  tried: string[] = [],
+  tried: Attempt[] = [],
 ): Promise<T> {
   const sleep = options.sleep ?? defaultSleep;
   let last: unknown;
@@ -77,12 +86,16 @@ export async function withFallback<T>(
     for (let attempt = 0; attempt <= options.maxRetries; attempt++) {
       try {
         const result = await open(target);
-        if (tried.length) tried.push(`${target.provider}/${target.model}`);
+        tried.push({ provider: target.provider, model: target.model, result: "ok" });
         return result;
       } catch (error) {
+        tried.push({
+          provider: target.provider,
+          model: target.model,
+          result: attemptResult(error),
+        });
         if (!retryable(error)) throw error;
         last = error;
-        tried.push(`${target.provider}/${target.model}(${(error as ProxyError).status})`);
         if (attempt < options.maxRetries) {
           await sleep(retryDelay(error, attempt, options), options.signal);
         }
