@@ -113,6 +113,7 @@ Deno.test({
       const code = await runCode(args, {
         env: {
           OPENAI_API_KEY: "sk-test",
+          USAGE_DB: "off",
           BIG_MODEL: "gpt-4o",
           PORT: String(freePort()),
           PROXY_API_KEY: "alice=key-a,bob=key-b",
@@ -132,6 +133,10 @@ Deno.test({
       assert.equal(seen.env.ANTHROPIC_API_KEY, undefined, "no key prompt, no Anthropic key sent");
       assert.equal(seen.env.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "16384");
       assert.equal(seen.env.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "128000");
+      assert.deepEqual(JSON.parse(seen.env.CCPROXY_MODEL_WINDOWS), {
+        "gpt-4o": 128_000,
+        "gpt-4.1-mini": 1_047_576,
+      }, "the status line's windows");
       const started = /started on http:\/\/127\.0\.0\.1:(\d+) for this session \(log: (.+)\)/
         .exec(lines.join("\n"));
       assert.ok(started, lines.join("\n"));
@@ -153,7 +158,7 @@ Deno.test({
     try {
       const claude = await fakeClaude(dir, 0);
       const code = await runCode([], {
-        env: { OPENAI_API_KEY: "sk-test", PORT: String(freePort()) },
+        env: { OPENAI_API_KEY: "sk-test", USAGE_DB: "off", PORT: String(freePort()) },
         clientEnv: {
           PATH: "/usr/bin:/bin",
           CLAUDE_PATH: claude.path,

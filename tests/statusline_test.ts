@@ -66,6 +66,7 @@ Deno.test("runStatusLine() prints the session's backend model, window, tokens an
     const line = await runStatusLine(stdin(RECORDED), {
       ANTHROPIC_BASE_URL: proxy.url,
       ANTHROPIC_AUTH_TOKEN: "key-a",
+      CCPROXY_MODEL_WINDOWS: JSON.stringify({ "gpt-4.1": 1_047_576, "gpt-4.1-mini": 1_047_576 }),
     });
     assert.equal(line, "gpt-4.1 · 48k/1M ctx · 96k in / 1.2k out · $0.21");
     const url = new URL(proxy.asked[0].url);
@@ -77,11 +78,11 @@ Deno.test("runStatusLine() prints the session's backend model, window, tokens an
   }
 });
 
-Deno.test("formatStatus() uses the backend's window, not Claude Code's", () => {
+Deno.test("formatStatus() uses the backend model's window, not Claude Code's", () => {
   const input = parseStatusInput(RECORDED);
   const usage = sessionUsage({ ...USAGE, last: { provider: "openai", backend_model: "gpt-4o" } })!;
   assert.equal(
-    formatStatus(input, { kind: "session", usage }),
+    formatStatus(input, { kind: "session", usage }, { windows: { "gpt-4o": 128_000 } }),
     "gpt-4o · 48k/128k ctx · 96k in / 1.2k out · $0.21",
   );
   const unpriced = { ...usage, costUsd: null };
@@ -147,12 +148,14 @@ Deno.test("proxyFromEnv() reads where ccproxy code put the proxy and its key", (
       ANTHROPIC_BASE_URL: "http://127.0.0.1:9",
       ANTHROPIC_AUTH_TOKEN: "k",
       CLAUDE_CODE_AUTO_COMPACT_WINDOW: "200000",
+      CCPROXY_MODEL_WINDOWS: `{"o3":200000}`,
     }),
-    { url: "http://127.0.0.1:9", key: "k", window: 200_000 },
+    { url: "http://127.0.0.1:9", key: "k", window: 200_000, windows: { o3: 200_000 } },
   );
   assert.deepEqual(proxyFromEnv({ PORT: "9000", ANTHROPIC_API_KEY: "x" }), {
     url: "http://127.0.0.1:9000",
     key: "x",
     window: undefined,
+    windows: undefined,
   });
 });

@@ -10,7 +10,8 @@
 import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { createHandler } from "../server/handler.ts";
 import { createLogger } from "../server/log.ts";
-import { claudeCodeEnv, claudeCodeLimitsEnv, firstProxyKey } from "./code_env.ts";
+import { createUsage } from "../usage/open.ts";
+import { claudeCodeEnv, claudeCodeLimitsEnv, firstProxyKey, modelWindows } from "./code_env.ts";
 
 /** Options of {@link runCode}. */
 export interface CodeOptions {
@@ -72,7 +73,8 @@ export async function runCode(args: string[], options: CodeOptions): Promise<num
   const limits = config
     ? claudeCodeLimitsEnv(config, { model: clientEnv.ANTHROPIC_MODEL || undefined })
     : {};
-  const env = claudeCodeEnv(clientEnv, { url, key, limits });
+  const windows = config ? modelWindows(config) : undefined;
+  const env = claudeCodeEnv(clientEnv, { url, key, limits, windows });
   const settings = JSON.stringify({
     statusLine: { type: "command", command: statusLineCommand() },
   });
@@ -156,13 +158,16 @@ async function startLocal(config: Config): Promise<LocalProxy> {
     debug: config.debug,
     write: (line) => void log.write(encoder.encode(`${line}\n`)).catch(() => {}),
   });
-  const handler = createHandler({ ...config, host: "127.0.0.1", port: 0 }, { logger });
+  const usage = createUsage(config, { log: logger });
+  const handler = createHandler({ ...config, host: "127.0.0.1", port: 0 }, { logger, usage });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     logPath,
     async stop() {
       await server.shutdown();
+      // The ledger gets what it still has queued before the process goes.
+      await usage.close();
       log.close();
     },
   };

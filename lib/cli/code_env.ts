@@ -71,6 +71,23 @@ export function claudeCodeLimitsEnv(
   };
 }
 
+/** The Claude names whose backends `ccproxy statusline` may see serve a turn. */
+const FAMILIES = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"];
+
+/**
+ * The context window of every backend model the configuration routes Claude names to (fallbacks
+ * included), for the status line: `{"gpt-4.1": 1047576, …}`.
+ */
+export function modelWindows(config: Config): Record<string, number> {
+  const windows: Record<string, number> = {};
+  for (const family of FAMILIES) {
+    for (const target of route(family, config)) {
+      windows[target.model] ??= modelLimits(target.provider, target.model).context;
+    }
+  }
+  return windows;
+}
+
 /**
  * The first key of `PROXY_API_KEY` (a comma list of `key` or `name=key` entries), or undefined.
  */
@@ -91,9 +108,15 @@ export const PLACEHOLDER_KEY = "ccproxy";
  */
 export function claudeCodeEnv(
   base: Record<string, string>,
-  options: { url: string; key?: string; limits?: Record<string, string> },
+  options: {
+    url: string;
+    key?: string;
+    limits?: Record<string, string>;
+    windows?: Record<string, number>;
+  },
 ): Record<string, string> {
   const env: Record<string, string> = { ...options.limits, ...base };
+  if (options.windows) env.CCPROXY_MODEL_WINDOWS = JSON.stringify(options.windows);
   // The proxy reads its own ANTHROPIC_API_KEY (passthrough); Claude Code must not send it here.
   delete env.ANTHROPIC_API_KEY;
   env.ANTHROPIC_BASE_URL = options.url;

@@ -12,12 +12,12 @@
  * line says so and shows what Claude Code itself knows.
  *
  * Claude Code runs it with its own environment, which `ccproxy code` filled: `ANTHROPIC_BASE_URL`
- * says where the proxy is and `ANTHROPIC_AUTH_TOKEN` (or `ANTHROPIC_API_KEY`) is its key.
+ * says where the proxy is, `ANTHROPIC_AUTH_TOKEN` (or `ANTHROPIC_API_KEY`) is its key, and
+ * `CCPROXY_MODEL_WINDOWS` (JSON) holds the context window of each configured backend model. It
+ * imports nothing else of ccproxy, so it starts in a few milliseconds.
  *
  * @module
  */
-import { modelLimits } from "./code_env.ts";
-
 /** The parts of Claude Code's status line JSON this command reads (it sends more). */
 export interface StatusInput {
   /** The session id; Claude Code sends the same as `x-claude-code-session-id`. */
@@ -68,8 +68,10 @@ export interface StatusLineOptions {
   key?: string;
   /** Deadline for the ledger, in ms (default 150). */
   timeoutMs?: number;
-  /** Claude Code's auto-compact window when `ccproxy code` set one. */
+  /** The main model's window, when `ccproxy code` set one. */
   window?: number;
+  /** Context window of each configured backend model. */
+  windows?: Record<string, number>;
   /** The fetch to use (tests). */
   fetch?: typeof fetch;
 }
@@ -152,7 +154,7 @@ function contextUsed(input: StatusInput): number | undefined {
 export function formatStatus(
   input: StatusInput,
   answer: LedgerAnswer,
-  options: { window?: number } = {},
+  options: { window?: number; windows?: Record<string, number> } = {},
 ): string {
   const used = contextUsed(input);
   const ctx = (window: number | undefined) =>
@@ -160,7 +162,7 @@ export function formatStatus(
   const claudeWindow = options.window ?? input.context_window?.context_window_size;
   if (answer.kind === "session") {
     const u = answer.usage;
-    const window = u.model ? modelLimits(u.provider, u.model).context : claudeWindow;
+    const window = options.windows?.[u.model] ?? claudeWindow;
     return [
       u.model || "ccproxy",
       ...ctx(window),
@@ -190,12 +192,23 @@ export function parseStatusInput(text: string): StatusInput {
 
 /** Where the proxy is and its key, from the environment Claude Code passes on. */
 export function proxyFromEnv(env: Record<string, string | undefined>): StatusLineOptions {
-  const window = Number(env.CLAUDE_CODE_AUTO_COMPACT_WINDOW);
+  const window = Number(env.CLAUDE_CODE_MAX_CONTEXT_TOKENS || env.CLAUDE_CODE_AUTO_COMPACT_WINDOW);
   return {
     url: env.ANTHROPIC_BASE_URL || `http://127.0.0.1:${env.PORT || "8082"}`,
     key: env.ANTHROPIC_AUTH_TOKEN || env.ANTHROPIC_API_KEY || undefined,
     window: Number.isFinite(window) && window > 0 ? window : undefined,
+    windows: windowsOf(env.CCPROXY_MODEL_WINDOWS),
   };
+}
+
+function windowsOf(json: string | undefined): Record<string, number> | undefined {
+  if (!json) return undefined;
+  try {
+    const value = JSON.parse(json);
+    return value && typeof value === "object" ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Reads standard input, prints the line; always exits 0 (a failing command blanks the bar). */
