@@ -68,7 +68,9 @@ Environment (see .env.example; defaults in brackets):
   <P>_BIG_MODEL, <P>_MIDDLE_MODEL, <P>_SMALL_MODEL  per provider (P = OPENAI, GEMINI, AZURE, ANTHROPIC)
   MAX_RETRIES            retries per provider before falling back [2]
   MAX_RETRY_DELAY_MS     cap on one retry wait, retry-after included [10000]
-  PROXY_API_KEY          key(s) clients must send (x-api-key or Bearer), comma list
+  PROXY_API_KEY          key(s) clients must send (x-api-key or Bearer): key1,key2 or alice=key1,bob=key2
+  BUDGET_USD_PER_DAY     spending limit of each key per UTC day []
+  BUDGET_USD_PER_MONTH   spending limit of each key per UTC month []
   ALLOW_UNAUTHENTICATED  serve a non-loopback HOST without PROXY_API_KEY [false]
   MAX_BODY_BYTES         largest request body [33554432]
   UPSTREAM_CONNECT_TIMEOUT_MS  until the upstream answers [60000]

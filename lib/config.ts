@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { type ClientKey, parseClientKeys } from "./server/auth.ts";
 
 /** Backends a request can be routed to. */
 export const PROVIDERS = ["openai", "google", "azure", "anthropic"] as const;
@@ -73,6 +74,12 @@ export interface Config {
   signatureSecret: string;
   /** Keys clients must present (`x-api-key` or `Authorization: Bearer`); empty: no check. */
   proxyApiKeys: string[];
+  /** The same keys with their names (`PROXY_API_KEY=alice=key1,bob=key2`). */
+  clientKeys: ClientKey[];
+  /** Daily spending limit of each key in USD (`BUDGET_USD_PER_DAY`), UTC days. */
+  budgetUsdPerDay?: number;
+  /** Monthly spending limit of each key in USD (`BUDGET_USD_PER_MONTH`), UTC months. */
+  budgetUsdPerMonth?: number;
   /** Serve without `PROXY_API_KEY` on a non-loopback address (or on Deno Deploy). */
   allowUnauthenticated: boolean;
   /** Largest request body in bytes. */
@@ -181,8 +188,16 @@ const EnvSchema = z.object({
   UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds"),
   UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds"),
   USAGE_DB: optional,
+  BUDGET_USD_PER_DAY: usd("BUDGET_USD_PER_DAY"),
+  BUDGET_USD_PER_MONTH: usd("BUDGET_USD_PER_MONTH"),
   USAGE_RETENTION_DAYS: whole("USAGE_RETENTION_DAYS", "days"),
 });
+
+function usd(name: string) {
+  return optional.refine((v) => v === undefined || (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0), {
+    message: `${name} takes a positive amount of US dollars, e.g. 5 or 12.50`,
+  });
+}
 
 function whole(name: string, unit: string) {
   return optional.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) > 0), {
@@ -270,7 +285,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     debug: /^(true|1|yes)$/i.test(e.DEBUG ?? ""),
     logFormat: e.LOG_FORMAT?.toLowerCase() === "json" ? "json" : "text",
     signatureSecret: "",
-    proxyApiKeys: (e.PROXY_API_KEY ?? "").split(",").map((k) => k.trim()).filter(Boolean),
+    proxyApiKeys: parseClientKeys(e.PROXY_API_KEY ?? "").map((k) => k.key),
+    clientKeys: parseClientKeys(e.PROXY_API_KEY ?? ""),
+    budgetUsdPerDay: e.BUDGET_USD_PER_DAY === undefined ? undefined : Number(e.BUDGET_USD_PER_DAY),
+    budgetUsdPerMonth: e.BUDGET_USD_PER_MONTH === undefined
+      ? undefined
+      : Number(e.BUDGET_USD_PER_MONTH),
     allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),
     maxBodyBytes: number(e.MAX_BODY_BYTES, 32 * 1024 * 1024),
     timeouts: {

@@ -37,6 +37,7 @@ import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
 import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
+import { checkBudget } from "../usage/budgets.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -254,9 +255,12 @@ function dispatch(
       headers: { allow: allowed.join(", ") },
     });
   }
-  if (path.startsWith("/v1/")) authenticate(request.headers, ctx.config.proxyApiKeys);
+  const key = path.startsWith("/v1/")
+    ? authenticate(request.headers, ctx.config.clientKeys)
+    : undefined;
   if (path === "/v1/messages" || path === "/v1/messages/count_tokens") {
     entry.facts.endpoint = path === "/v1/messages" ? "messages" : "count_tokens";
+    entry.facts.key = key;
     entry.facts.session = request.headers.get("x-claude-code-session-id")?.slice(0, 200) ?? "";
   }
   if (model) return modelInfo(decodeURIComponent(model[1]), ctx.config);
@@ -429,6 +433,8 @@ async function handleMessages(
   ctx: ServerContext,
 ): Promise<Response> {
   const body = await readBody(request, MessagesRequestSchema, ctx.config.maxBodyBytes);
+  entry.facts.model = body.model;
+  await checkBudget(ctx.usage, entry.facts.key!, ctx.config);
   const targets = route(body.model, ctx.config);
   const [first] = targets;
   const stream = body.stream === true;
