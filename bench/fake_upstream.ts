@@ -177,6 +177,33 @@ export function toolReply(
   return { chunks };
 }
 
+/** One step of a {@link scripted} conversation. */
+export interface ScriptStep {
+  /** Whether a request is the one this step answers (default: any). */
+  when?: (request: Recorded) => boolean;
+  /** The reply, or a function of the request that builds it. */
+  reply: Reply | ((request: Recorded) => Reply);
+}
+
+/**
+ * Scripted mode: a responder that walks `steps` in order. A request the current step accepts gets
+ * that step's reply and moves the script on; any other request (a client's side queries, token
+ * counts) is answered by `otherwise`. `done()` tells whether every step was played.
+ */
+export function scripted(
+  steps: ScriptStep[],
+  otherwise: Responder,
+): Responder & { done: () => boolean } {
+  let next = 0;
+  const responder = (request: Recorded, index: number): Reply => {
+    const step = steps[next];
+    if (!step || (step.when && !step.when(request))) return otherwise(request, index);
+    next++;
+    return typeof step.reply === "function" ? step.reply(request) : step.reply;
+  };
+  return Object.assign(responder, { done: () => next === steps.length });
+}
+
 /** Serves a fake upstream on loopback; returns its base URL and a close function. */
 export function serveFake(
   upstream: FakeUpstream,

@@ -1,6 +1,7 @@
 /**
  * A small stdio MCP server for the end-to-end tests: it offers `count` tools (default 200),
- * `gadget_000` … `gadget_199`, each taking one string `input`. Every call is appended as a JSON
+ * `gadget_000` … `gadget_199`, each taking one string `input`; `--long <i>` gives tool `i` a name
+ * too long for OpenAI and Gemini ({@link LONG_SUFFIX}). Every call is appended as a JSON
  * line to the file named by `--calls`, so a test can see which calls really ran here, and is
  * answered with `gadget_NNN ran with <input>`.
  *
@@ -16,9 +17,12 @@ import {
   ListToolsRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 
-/** The name of tool `i`. */
-export function gadgetName(i: number): string {
-  return `gadget_${String(i).padStart(3, "0")}`;
+/** Appended to the `--long` tool's name: with Claude Code's `mcp__many__` prefix, 79 characters. */
+export const LONG_SUFFIX = "_with_a_name_too_long_for_openai_and_gemini_function_names";
+
+/** The name of tool `i` (`long`: with {@link LONG_SUFFIX}). */
+export function gadgetName(i: number, long = false): string {
+  return `gadget_${String(i).padStart(3, "0")}${long ? LONG_SUFFIX : ""}`;
 }
 
 function option(name: string): string | undefined {
@@ -29,8 +33,9 @@ function option(name: string): string | undefined {
 if (import.meta.main) {
   const count = Number(option("count") ?? 200);
   const calls = option("calls");
+  const long = Number(option("long") ?? -1);
   const tools = Array.from({ length: count }, (_, i) => ({
-    name: gadgetName(i),
+    name: gadgetName(i, i === long),
     description: `Gadget number ${i}: turns an input string into gadget ${i}'s answer.`,
     inputSchema: {
       type: "object" as const,
