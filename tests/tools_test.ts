@@ -21,6 +21,7 @@ import { createFakeUpstream, DIALECTS } from "../bench/fake_upstream.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { sseMessages, testConfig } from "./helpers.ts";
+import { countTokens, estimateTokens } from "../lib/routing/tokens.ts";
 
 const signer = new Signer("test-secret");
 
@@ -396,4 +397,17 @@ Deno.test("createHandler() logs how many tools were sent and how many held back"
   await response.body?.cancel();
   assert.equal((upstream.requests[0].body.tools as unknown[]).length, 1);
   assert.match(lines.join("\n"), /tools-sent=1 held=201/);
+});
+
+Deno.test("countTokens() and estimateTokens() leave out deferred tools that are not loaded", async () => {
+  const loaded = request([tool("Read"), ...many(1, true)], [
+    USER,
+    ...search("t", "mcp__many__tool_0"),
+  ]);
+  const unloaded = request([tool("Read"), ...many(200, true)], [
+    USER,
+    ...search("t", "mcp__many__tool_0"),
+  ]);
+  assert.equal(await countTokens(unloaded, "gpt-4.1"), await countTokens(loaded, "gpt-4.1"));
+  assert.equal(estimateTokens(unloaded), estimateTokens(loaded));
 });

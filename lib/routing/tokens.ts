@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import { normalize, type Part } from "../anthropic/conversation.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import type { CountTokensRequest } from "../anthropic/schema.ts";
+import { selectTools } from "../anthropic/tools.ts";
 
 type Counter = (text: string) => number;
 
@@ -66,7 +67,8 @@ export async function countTokens(request: CountTokensRequest, model: string): P
       for (const result of turn.results) total += PER_MESSAGE + parts(result.parts);
     }
   }
-  for (const tool of request.tools ?? []) {
+  // Deferred tools not loaded yet are not sent, so they cost nothing.
+  for (const tool of selectTools(request).tools) {
     total += PER_TOOL + text(tool.name) + text(tool.description ?? "");
     if (tool.input_schema) total += text(JSON.stringify(tool.input_schema));
   }
@@ -90,7 +92,7 @@ export function estimateTokens(request: CountTokensRequest): number {
   };
   add(request.system);
   add(request.messages);
-  add(request.tools);
+  add(selectTools(request).tools);
   return Math.max(1, Math.ceil(chars / 4));
 }
 
