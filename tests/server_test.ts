@@ -527,13 +527,29 @@ Deno.test("POST /v1/messages/count_tokens counts system, messages and tools", as
         name: "Bash",
         description: "Run a shell command",
         input_schema: { type: "object", properties: { command: { type: "string" } } },
-        defer_loading: true,
         eager_input_streaming: true,
         strict: true,
         cache_control: { type: "ephemeral" },
       }],
     });
     assert.ok(withTools > plain + 10);
+  });
+  await t.step("a deferred tool adds tokens only once loaded (it is not sent before)", async () => {
+    const deferred = {
+      name: "mcp__x__y",
+      description: "A deferred tool",
+      input_schema: { type: "object", properties: { query: { type: "string" } } },
+      defer_loading: true,
+    };
+    const loading = [{
+      role: "system",
+      content: [{ type: "tool_addition", tool: { type: "tool_reference", name: "mcp__x__y" } }],
+    }];
+    assert.equal(await count({ ...base, tools: [deferred] }), plain);
+    assert.ok(
+      await count({ ...base, messages: [...base.messages, ...loading], tools: [deferred] }) >
+        await count({ ...base, messages: [...base.messages, ...loading] }) + 10,
+    );
   });
   await t.step("an image counts by its size", async () => {
     // 1x1 PNG → one tile: 85 + 170
