@@ -14,6 +14,7 @@ import { INSTALL_HINT, runCode } from "../lib/cli/code.ts";
 import { claudeCodeLimitsEnv, firstProxyKey } from "../lib/cli/code_env.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
+import { dayOf, Ledger } from "../lib/usage/ledger.ts";
 import meta from "../deno.json" with { type: "json" };
 import { testConfig } from "./helpers.ts";
 
@@ -241,6 +242,20 @@ Deno.test({
       const log = await Deno.readTextFile(started[2]);
       assert.equal(log.match(/POST \/v1\/messages /g)?.length, 2, log);
       await Deno.remove(started[2]);
+
+      // Its ledger (the default file, in the folder it ran in) has the session's two turns.
+      const ledger = await Ledger.open(`${work}/.ccproxy/usage`);
+      try {
+        const today = Date.now();
+        const rows = (await ledger.totals(dayOf(today - 86_400_000), dayOf(today))).filter((r) =>
+          r.model === "gpt-4.1"
+        );
+        assert.equal(rows.length, 1);
+        assert.match(rows[0].session, /^[0-9a-f-]{36}$/, "Claude Code's session id");
+        assert.equal(rows[0].counts.requests, 2);
+      } finally {
+        await ledger.close();
+      }
     } finally {
       await fake.close();
       await Deno.remove(work, { recursive: true });

@@ -33,6 +33,23 @@ const PROBE_MS = 500;
 /** Runs Claude Code through ccproxy; resolves with Claude Code's exit status. */
 export async function runCode(args: string[], options: CodeOptions): Promise<number> {
   const print = options.print ?? ((line: string) => console.error(line));
+  try {
+    return await session(args, options, print);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    print(
+      `ccproxy: code needs more permissions (--allow-run for claude, --allow-write for its log; ` +
+        `deno task code grants them): ${error.message}`,
+    );
+    return 126;
+  }
+}
+
+async function session(
+  args: string[],
+  options: CodeOptions,
+  print: (line: string) => void,
+): Promise<number> {
   const clientEnv = options.clientEnv ?? Deno.env.toObject();
   const claude = findClaude({
     ...clientEnv,
