@@ -58,6 +58,8 @@ export interface Config {
   azureResponsesApiVersion: string;
   /** Which OpenAI API serves a model: `auto` (reasoning and Responses-only models use Responses), `chat` or `responses`. */
   openaiApiMode: "auto" | "chat" | "responses";
+  /** How much found page text OpenAI's web search gives the model (`low`, `medium`, `high`). */
+  webSearchContextSize?: "low" | "medium" | "high";
   /** Anthropic key for the passthrough provider. */
   anthropicApiKey: string;
   /** Anthropic API base URL for the passthrough provider. */
@@ -165,6 +167,12 @@ const EnvSchema = z.object({
   OPENAI_API_MODE: optional.refine((v) => v === undefined || /^(auto|chat|responses)$/i.test(v), {
     message: "OPENAI_API_MODE takes auto, chat or responses",
   }),
+  WEB_SEARCH_CONTEXT_SIZE: optional.refine(
+    (v) => v === undefined || /^(low|medium|high)$/i.test(v),
+    {
+      message: "WEB_SEARCH_CONTEXT_SIZE takes low, medium or high",
+    },
+  ),
   HOST: optional,
   PORT: optional.refine(
     (v) => v === undefined || (/^\d+$/.test(v) && Number(v) >= 0 && Number(v) <= 65535),
@@ -278,6 +286,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     azureApiVersion: e.AZURE_OPENAI_API_VERSION ?? "2024-10-21",
     azureResponsesApiVersion: e.AZURE_OPENAI_RESPONSES_API_VERSION ?? "2025-04-01-preview",
     openaiApiMode: (e.OPENAI_API_MODE?.toLowerCase() ?? "auto") as Config["openaiApiMode"],
+    webSearchContextSize: e.WEB_SEARCH_CONTEXT_SIZE
+      ?.toLowerCase() as Config["webSearchContextSize"],
     anthropicApiKey: e.ANTHROPIC_API_KEY ?? "",
     anthropicBaseUrl: (e.ANTHROPIC_UPSTREAM_URL ?? "https://api.anthropic.com").replace(/\/+$/, ""),
     host: e.HOST ?? "127.0.0.1",

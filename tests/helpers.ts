@@ -86,8 +86,11 @@ export function assertValidStream(events: StreamEvent[]): void {
           text: ["text_delta"],
           thinking: ["thinking_delta", "signature_delta"],
           tool_use: ["input_json_delta"],
+          server_tool_use: ["input_json_delta"],
+          web_search_tool_result: [],
         };
-        assert.ok(allowed[open!.type].includes(kind), `${kind} in ${open!.type}`);
+        if (kind === "citations_delta") assert.equal(open!.type, "text", "citations in text");
+        else assert.ok(allowed[open!.type].includes(kind), `${kind} in ${open!.type}`);
         if (event.delta.type === "input_json_delta") open!.json += event.delta.partial_json;
         if (kind === "signature_delta") open!.signatures++;
         else assert.equal(open!.signatures, 0, "signature is the last delta");
@@ -95,7 +98,7 @@ export function assertValidStream(events: StreamEvent[]): void {
       }
       case "content_block_stop":
         assert.equal(event.index, open?.index, "stop for the open block");
-        if (open!.type === "tool_use") {
+        if (open!.type === "tool_use" || open!.type === "server_tool_use") {
           const input = JSON.parse(open!.json);
           assert.ok(input && typeof input === "object" && !Array.isArray(input));
         }

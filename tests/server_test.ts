@@ -647,17 +647,23 @@ Deno.test("JSON nested absurdly deep is a 400, not a crash", async () => {
   assert.match((await errorOf(response)).message, /nested deeper than 200 levels/);
 });
 
-Deno.test("a request whose only tools are server tools is answered here, honestly", async (t) => {
+Deno.test("a search request no configured backend can run is answered here, saying why", async (t) => {
   const webSearch = { type: "web_search_20250305", name: "web_search", max_uses: 8 };
+  // An OpenAI-compatible server on Chat has no hosted web search.
+  const chatOnly = { OPENAI_BASE_URL: "http://127.0.0.1:9/v1" };
   await t.step("no upstream call; a plain end_turn saying search is unavailable", async () => {
-    const { post, upstream } = setup([textReply(["invented results"])]);
+    const { post, upstream, lines } = setup([textReply(["invented results"])], {}, chatOnly);
     const message = await (await post({ ...BODY, tools: [webSearch] })).json();
     assert.equal(message.stop_reason, "end_turn");
     assert.match(message.content[0].text, /^Web search is not available/);
     assert.equal(upstream.requests.length, 0);
+    assert.match(
+      lines.join("\n"),
+      /web-search=unavailable \(OPENAI_BASE_URL is not api\.openai\.com/,
+    );
   });
   await t.step("streaming too", async () => {
-    const { post } = setup([]);
+    const { post } = setup([], {}, chatOnly);
     const events = parseClientSse(
       await (await post({ ...BODY, stream: true, tools: [webSearch] })).text(),
     );
@@ -666,7 +672,7 @@ Deno.test("a request whose only tools are server tools is answered here, honestl
   await t.step(
     "mixed with client tools, the request goes upstream without the server tool",
     async () => {
-      const { post, upstream } = setup([textReply(["ok"])]);
+      const { post, upstream, lines } = setup([textReply(["ok"])], {}, chatOnly);
       await (await post({
         ...BODY,
         tools: [webSearch, { name: "Read", input_schema: { type: "object" } }],
@@ -677,6 +683,14 @@ Deno.test("a request whose only tools are server tools is answered here, honestl
         ),
         ["Read"],
       );
+      assert.match(lines.join("\n"), /web-search=dropped/);
     },
   );
+  await t.step("a server tool other than web search is answered here as before", async () => {
+    const { post, upstream } = setup([textReply(["x"])]);
+    const fetchTool = { type: "web_fetch_20250910", name: "web_fetch" };
+    const message = await (await post({ ...BODY, tools: [fetchTool] })).json();
+    assert.match(message.content[0].text, /^Web search is not available/);
+    assert.equal(upstream.requests.length, 0);
+  });
 });

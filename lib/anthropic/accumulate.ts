@@ -33,12 +33,16 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
           block.thinking += delta.thinking;
         } else if (delta.type === "signature_delta" && block.type === "thinking") {
           block.signature = delta.signature;
+        } else if (delta.type === "citations_delta" && block.type === "text") {
+          block.citations = [...(block.citations ?? []), delta.citation];
         } else if (delta.type === "input_json_delta") args[event.index] += delta.partial_json;
         break;
       }
       case "content_block_stop": {
         const block = message!.content[event.index];
-        if (block.type === "tool_use") block.input = parseArgs(args[event.index]);
+        if (block.type === "tool_use" || block.type === "server_tool_use") {
+          block.input = parseArgs(args[event.index]);
+        }
         break;
       }
       case "message_delta":

@@ -228,7 +228,7 @@ function blockText(block: ContentBlock, dropped: string[]): string {
   const b = block as OtherBlock;
   switch (block.type) {
     case "text":
-      return b.text as string;
+      return withSources(b.text as string, b.citations);
     case "document":
       return documentText(block as DocumentBlock);
     case "search_result": {
@@ -236,15 +236,14 @@ function blockText(block: ContentBlock, dropped: string[]): string {
       const body = content.map((c: { text?: string }) => c.text ?? "").join("\n");
       return [b.title, b.source, body].filter(Boolean).join("\n");
     }
-    case "server_tool_use":
-      return `[Used ${b.name} with ${JSON.stringify(b.input ?? {})}]`;
-    case "web_search_tool_result": {
-      const results = Array.isArray(b.content) ? b.content : [];
-      const lines = results.map((r: { title?: string; url?: string }) =>
-        `- ${r.title ?? ""} ${r.url ?? ""}`.trim()
-      );
-      return lines.length ? `[Web search results]\n${lines.join("\n")}` : "";
+    case "server_tool_use": {
+      const query = (b.input as { query?: unknown } | undefined)?.query;
+      return b.name === "web_search" && typeof query === "string"
+        ? `[Searched the web for: ${query}]`
+        : `[Used ${b.name} with ${JSON.stringify(b.input ?? {})}]`;
     }
+    case "web_search_tool_result":
+      return searchResultsText(b.content);
     case "tool_addition":
     case "tool_removal":
     case "redacted_thinking":
@@ -253,6 +252,30 @@ function blockText(block: ContentBlock, dropped: string[]): string {
   }
   dropped.push(block.type);
   return "";
+}
+
+/** Web search results as text the model can read and cite: one line per page, or the error. */
+function searchResultsText(content: unknown): string {
+  if (!Array.isArray(content)) {
+    const code = (content as { error_code?: unknown } | undefined)?.error_code;
+    return `[Web search failed: ${typeof code === "string" ? code : "unavailable"}]`;
+  }
+  if (!content.length) return "[Web search found no results]";
+  const lines = content.map((r: { title?: unknown; url?: unknown; page_age?: unknown }, i) => {
+    const age = typeof r.page_age === "string" && r.page_age ? ` (${r.page_age})` : "";
+    return `${i + 1}. ${String(r.title ?? "")} <${String(r.url ?? "")}>${age}`;
+  });
+  return `[Web search results]\n${lines.join("\n")}`;
+}
+
+/** Text whose web search citations are kept as the sources it names (links the model can cite). */
+function withSources(text: string, citations: unknown): string {
+  if (!Array.isArray(citations) || !citations.length) return text;
+  const links = new Set<string>();
+  for (const c of citations as Array<{ url?: unknown; title?: unknown }>) {
+    if (typeof c.url === "string") links.add(`[${String(c.title ?? c.url)}](${c.url})`);
+  }
+  return links.size ? `${text} (${[...links].join(", ")})` : text;
 }
 
 function documentText(doc: DocumentBlock): string {

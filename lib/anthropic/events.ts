@@ -10,13 +10,24 @@
  *   sent: many OpenAI-compatible servers restart at `call_0` in every answer, and a client that
  *   sees one id twice in a conversation (Claude Code) loops forever;
  * - a thinking block ends with exactly one `signature_delta`;
+ * - a server tool call (`server_tool_use`) and its `web_search_tool_result` are written whole,
+ *   the result inside its `content_block_start` as Anthropic sends it; citations go only to
+ *   text blocks; `usage.server_tool_use` counts the searches that returned results;
  * - the stream ends with `message_delta` + `message_stop`, or with one `error`, never both.
  *
  * @module
  */
 import { randomId } from "../ids.ts";
 import { completionOf } from "./json_complete.ts";
-import type { ErrorType, StopReason, StreamEvent, Usage } from "./schema.ts";
+import type {
+  ErrorType,
+  StopReason,
+  StreamEvent,
+  Usage,
+  WebSearchCitation,
+  WebSearchError,
+  WebSearchResult,
+} from "./schema.ts";
 
 /** What the writer needs to know about the message it writes. */
 export interface MessageInit {
@@ -51,6 +62,7 @@ export class EventWriter {
   #signature: string | undefined;
   #args = "";
   #outputChars = 0;
+  #searches = 0;
 
   constructor(emit: (event: StreamEvent) => void, init: MessageInit) {
     this.#emit = emit;
@@ -194,12 +206,69 @@ export class EventWriter {
     });
   }
 
+  /**
+   * Writes one server tool call whole (closing the open block): the block with `input: {}`, its
+   * input as one `input_json_delta`, and its stop, as Anthropic streams `server_tool_use`.
+   */
+  serverToolUse(id: string, name: string, input: Record<string, unknown>): void {
+    if (this.#ended) return;
+    this.start();
+    this.closeBlock();
+    const index = ++this.#index;
+    this.#emit({
+      type: "content_block_start",
+      index,
+      content_block: { type: "server_tool_use", id, name, input: {} },
+    });
+    this.#emit({
+      type: "content_block_delta",
+      index,
+      delta: { type: "input_json_delta", partial_json: JSON.stringify(input) },
+    });
+    this.#emit({ type: "content_block_stop", index });
+  }
+
+  /**
+   * Writes a `web_search_tool_result` block whole: the results travel in its
+   * `content_block_start`, with no deltas. A list of results counts as one search request.
+   */
+  webSearchResult(toolUseId: string, content: WebSearchResult[] | WebSearchError): void {
+    if (this.#ended) return;
+    this.start();
+    this.closeBlock();
+    const index = ++this.#index;
+    if (Array.isArray(content)) this.#searches++;
+    this.#emit({
+      type: "content_block_start",
+      index,
+      content_block: { type: "web_search_tool_result", tool_use_id: toolUseId, content },
+    });
+    this.#emit({ type: "content_block_stop", index });
+  }
+
+  /** Adds a citation to the open text block (opening one if needed), before or amid its text. */
+  citation(citation: WebSearchCitation): void {
+    if (this.#ended) return;
+    this.#ensure("text");
+    this.#emit({
+      type: "content_block_delta",
+      index: this.#index,
+      delta: { type: "citations_delta", citation },
+    });
+  }
+
   /** Ends the message: closes the open block, then `message_delta` and `message_stop`. */
   stop(reason: StopReason, usage: Usage): void {
     if (this.#ended) return;
     this.start(usage.input_tokens);
     this.closeBlock();
     this.#ended = true;
+    if (this.#searches > 0 && !usage.server_tool_use) {
+      usage = {
+        ...usage,
+        server_tool_use: { web_search_requests: this.#searches, web_fetch_requests: 0 },
+      };
+    }
     this.#emit({
       type: "message_delta",
       delta: { stop_reason: reason, stop_sequence: null, stop_details: null },

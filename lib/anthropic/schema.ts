@@ -345,19 +345,74 @@ export type StopReason =
   | "pause_turn"
   | "refusal";
 
+/** Searches and fetches the server ran for this message (server tools such as web search). */
+export interface ServerToolUsage {
+  web_search_requests: number;
+  web_fetch_requests: number;
+}
+
 /** Token usage, Anthropic style: input excludes cached reads. */
 export interface Usage {
   input_tokens: number;
   output_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  /** Present when server tools ran (each web search is one request). */
+  server_tool_use?: ServerToolUsage;
+}
+
+/** One page a web search found; `encrypted_content` is opaque and only ever sent back. */
+export interface WebSearchResult {
+  type: "web_search_result";
+  url: string;
+  title: string;
+  page_age: string | null;
+  encrypted_content: string;
+}
+
+/** Why a web search gave no results. */
+export interface WebSearchError {
+  type: "web_search_tool_result_error";
+  error_code:
+    | "invalid_tool_input"
+    | "unavailable"
+    | "max_uses_exceeded"
+    | "too_many_requests"
+    | "query_too_long"
+    | "request_too_large";
+}
+
+/** A text citation of a web search result. */
+export interface WebSearchCitation {
+  type: "web_search_result_location";
+  url: string;
+  title: string | null;
+  cited_text: string;
+  encrypted_index: string;
+}
+
+/** A server tool call (`srvtoolu_…`), as it starts in a stream: its input follows as JSON. */
+export interface ServerToolUseStart {
+  type: "server_tool_use";
+  id: string;
+  name: string;
+  input: Record<string, never>;
+}
+
+/** A web search's results, sent whole in its `content_block_start`. */
+export interface WebSearchToolResultBlock {
+  type: "web_search_tool_result";
+  tool_use_id: string;
+  content: WebSearchResult[] | WebSearchError;
 }
 
 /** A response content block. */
 export type ResponseBlock =
-  | { type: "text"; text: string; citations?: null }
+  | { type: "text"; text: string; citations?: WebSearchCitation[] | null }
   | { type: "thinking"; thinking: string; signature: string }
-  | { type: "tool_use"; id: string; name: string; input: Record<string, unknown> };
+  | { type: "tool_use"; id: string; name: string; input: Record<string, unknown> }
+  | { type: "server_tool_use"; id: string; name: string; input: Record<string, unknown> }
+  | WebSearchToolResultBlock;
 
 /** The non-streaming response. */
 export interface MessageResponse {
@@ -394,7 +449,9 @@ export type StreamEvent =
     content_block:
       | { type: "text"; text: "" }
       | { type: "thinking"; thinking: ""; signature: "" }
-      | { type: "tool_use"; id: string; name: string; input: Record<string, never> };
+      | { type: "tool_use"; id: string; name: string; input: Record<string, never> }
+      | ServerToolUseStart
+      | WebSearchToolResultBlock;
   }
   | {
     type: "content_block_delta";
@@ -403,7 +460,8 @@ export type StreamEvent =
       | { type: "text_delta"; text: string }
       | { type: "thinking_delta"; thinking: string }
       | { type: "signature_delta"; signature: string }
-      | { type: "input_json_delta"; partial_json: string };
+      | { type: "input_json_delta"; partial_json: string }
+      | { type: "citations_delta"; citation: WebSearchCitation };
   }
   | { type: "content_block_stop"; index: number }
   | {

@@ -25,6 +25,7 @@ import type {
   ToolChoice,
   Usage,
 } from "../anthropic/schema.ts";
+import { choosesWebSearch, webSearchOf, type WebSearchSpec } from "../anthropic/web_search.ts";
 import { decideEffort, type Effort, type ThinkingIntent } from "./effort.ts";
 import { randomId } from "../ids.ts";
 import { type GeminiModelInfo, geminiModelInfo } from "../routing/models.ts";
@@ -51,8 +52,16 @@ export interface GeminiContent {
 export interface GeminiRequest {
   contents: GeminiContent[];
   systemInstruction?: { parts: Array<{ text: string }> };
-  tools?: Array<{ functionDeclarations: Array<Record<string, unknown>> }>;
-  toolConfig?: { functionCallingConfig: { mode: string; allowedFunctionNames?: string[] } };
+  tools?: Array<
+    { functionDeclarations: Array<Record<string, unknown>> } | {
+      googleSearch: Record<string, never>;
+    }
+  >;
+  toolConfig?: {
+    functionCallingConfig?: { mode: string; allowedFunctionNames?: string[] };
+    /** Gemini 3: built-in tool calls show in the answer, which lets them mix with functions. */
+    includeServerSideToolInvocations?: boolean;
+  };
   generationConfig: Record<string, unknown>;
 }
 
@@ -68,6 +77,8 @@ export interface GeminiTranslation {
   dropped: string[];
   /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
   toolCount: ToolCount;
+  /** The client's web search tool, sent as `googleSearch` grounding. */
+  webSearch?: WebSearchSpec;
 }
 
 /** The documented value that lets Gemini 3 accept calls whose signature was lost. */
@@ -145,6 +156,13 @@ export function toGeminiRequest(
   };
   const system = conversation.system.filter((text) => !BILLING_HEADER.test(text));
   if (system.length) body.systemInstruction = { parts: system.map((text) => ({ text })) };
+  let webSearch = webSearchOf(request.tools);
+  if (webSearch && tools.length && !mixesSearch(model)) {
+    // Gemini 2.x refuses googleSearch beside function declarations: the client's own tools
+    // are what its work depends on, so they stay and this request cannot search.
+    conversation.dropped.push("web_search (Gemini 2.x cannot mix googleSearch with functions)");
+    webSearch = undefined;
+  }
   if (tools.length) {
     body.tools = [{
       functionDeclarations: tools.map((tool) => ({
@@ -153,8 +171,15 @@ export function toGeminiRequest(
         parametersJsonSchema: cleanSchema(tool.input_schema),
       })),
     }];
-    const config = toolConfig(request.tool_choice, alias);
+    const forcedSearch = webSearch && choosesWebSearch(request.tool_choice, webSearch);
+    const config = forcedSearch ? undefined : toolConfig(request.tool_choice, alias);
     if (config) body.toolConfig = { functionCallingConfig: config };
+  }
+  if (webSearch) {
+    body.tools = [...(body.tools ?? []), { googleSearch: {} }];
+    if (tools.length) {
+      body.toolConfig = { ...body.toolConfig, includeServerSideToolInvocations: true };
+    }
   }
   const singleCall = singleToolCall(request.tool_choice);
   return {
@@ -163,7 +188,13 @@ export function toGeminiRequest(
     singleCall,
     dropped: conversation.dropped,
     toolCount: { sent: tools.length, held },
+    webSearch,
   };
+}
+
+/** Gemini 3 and later combine built-in tools (googleSearch) with function calling. */
+function mixesSearch(model: string): boolean {
+  return geminiModelInfo(model).thinking === "level";
 }
 
 function toolConfig(

@@ -19,6 +19,12 @@ import {
 import { fromUpstream } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type { MessagesRequest, StopReason, StreamEvent, Usage } from "../anthropic/schema.ts";
+import {
+  bareDomains,
+  choosesWebSearch,
+  webSearchOf,
+  type WebSearchSpec,
+} from "../anthropic/web_search.ts";
 import { decideEffort, openaiEffort } from "./effort.ts";
 import { shortHash } from "../ids.ts";
 import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
@@ -44,6 +50,8 @@ export interface ResponsesTranslation {
   dropped: string[];
   /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
   toolCount: ToolCount;
+  /** The client's web search tool, sent as the hosted `web_search` tool. */
+  webSearch?: WebSearchSpec;
 }
 
 /** Options of {@link toResponsesRequest}. */
@@ -58,6 +66,10 @@ export interface ResponsesOptions {
   withoutReasoning?: boolean;
   /** Model limits; looked up from the model name when absent. */
   info?: ModelInfo;
+  /** `search_context_size` of the hosted web search tool (the API's default when unset). */
+  searchContextSize?: "low" | "medium" | "high";
+  /** Leave the client's web search tool out (the endpoint has no hosted search). */
+  withoutWebSearch?: boolean;
 }
 
 const BILLING_HEADER = /^x-anthropic-billing-header:/;
@@ -117,6 +129,8 @@ export function toResponsesRequest(
     if (choice) body.tool_choice = choice;
     if (singleToolCall(request.tool_choice)) body.parallel_tool_calls = false;
   }
+  const webSearch = options.withoutWebSearch ? undefined : webSearchOf(request.tools);
+  if (webSearch) addWebSearch(body, webSearch, request, options.searchContextSize);
   const format = request.output_config?.format ?? request.output_format;
   if (format) {
     body.text = {
@@ -132,7 +146,34 @@ export function toResponsesRequest(
     omitThinkingText: intent.omitText,
     dropped,
     toolCount: { sent: tools.length, held },
+    webSearch,
   };
+}
+
+/**
+ * The client's web search tool as the hosted `web_search` tool: allowed domains become its
+ * filter (blocked ones are removed from the results on the way back), `user_location` is passed
+ * on, `max_uses` caps the hosted tool calls, and each search's sources are asked for.
+ */
+function addWebSearch(
+  body: Body,
+  spec: WebSearchSpec,
+  request: MessagesRequest,
+  contextSize: ResponsesOptions["searchContextSize"],
+): void {
+  const tool: OpenAI.Responses.WebSearchTool = { type: "web_search" };
+  if (spec.allowedDomains) tool.filters = { allowed_domains: bareDomains(spec.allowedDomains) };
+  if (spec.userLocation) tool.user_location = { type: "approximate", ...spec.userLocation };
+  if (contextSize) tool.search_context_size = contextSize;
+  const functions = body.tools ?? [];
+  body.tools = [...functions, tool];
+  body.include = [...(body.include ?? []), "web_search_call.action.sources"];
+  // web_search is the only hosted tool sent, so the cap counts searches alone.
+  if (spec.maxUses) body.max_tool_calls = spec.maxUses;
+  if (choosesWebSearch(request.tool_choice, spec)) {
+    // No choice names a hosted tool: with nothing else to call, "required" means search.
+    body.tool_choice = functions.length ? "auto" : "required";
+  }
 }
 
 interface ReplayPayload {

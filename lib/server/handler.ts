@@ -35,6 +35,7 @@ import { withFallback } from "../upstream/retry.ts";
 import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
 import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
+import { webSearchOf } from "../anthropic/web_search.ts";
 import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
 import { checkBudget } from "../usage/budgets.ts";
@@ -483,10 +484,11 @@ async function openEvents(
   };
   try {
     // `max_tokens: 0` pre-warms a prompt cache at Anthropic; server tools (Claude Code's
-    // WebSearch sub-request) cannot run on these backends: both are answered here.
+    // WebSearch sub-request) that no target can run: both are answered here.
+    if (body.max_tokens !== 0) targets = searchTargets(body, targets, ctx, notes);
     const local = body.max_tokens === 0
       ? { stop: "max_tokens" as const }
-      : onlyServerTools(body)
+      : !targets.length
       ? { text: NO_WEB_SEARCH, stop: "end_turn" as const }
       : undefined;
     if (local) record.api = "local";
@@ -566,10 +568,39 @@ const NO_WEB_SEARCH = "Web search is not available through this proxy: the backe
   "search tool, so no results were retrieved. Answer from what is already known, or say that " +
   "current information could not be looked up.";
 
-/** A request whose only tools are server tools (web search, …) that no backend here runs. */
+/** A request whose only tools are server tools (web search, …). */
 function onlyServerTools(request: MessagesRequest): boolean {
   const tools = request.tools ?? [];
   return tools.length > 0 && tools.every((tool) => tool.type && tool.type !== "custom");
+}
+
+/**
+ * The targets that can serve a request with server tools, noting why search is off where it
+ * is: a request whose only tools are server tools keeps the targets that can search (none: it
+ * is answered here); in a request that also has client tools the server tool is dropped on a
+ * target that cannot search.
+ */
+function searchTargets(
+  body: MessagesRequest,
+  targets: Target[],
+  ctx: ServerContext,
+  notes: string[],
+): Target[] {
+  const only = onlyServerTools(body);
+  if (!only && !webSearchOf(body.tools)) return targets;
+  const why = (t: Target) =>
+    webSearchOf(body.tools)
+      ? ctx.backends[t.provider].canSearch?.(t) ?? "the backend has no search tool"
+      : "of the server tools only web search is emulated";
+  const searching = targets.filter((t) => why(t) === true);
+  const reason = targets.map((t) => why(t)).find((r) => r !== true);
+  if (!only) {
+    if (why(targets[0]) !== true) notes.push(`web-search=dropped (${reason})`);
+    return targets;
+  }
+  if (!searching.length) notes.push(`web-search=unavailable (${reason})`);
+  else notes.push(`web-search=${searching[0].provider}`);
+  return searching;
 }
 
 function mappedModels(config: Config) {

@@ -11,6 +11,7 @@ import type { CountTokensRequest, MessagesRequest, StreamEvent } from "../anthro
 import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "../config.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import { openaiModelInfo } from "../routing/models.ts";
+import { webSearchOf } from "../anthropic/web_search.ts";
 import {
   envelopeKind,
   rejectedReasoning,
@@ -59,6 +60,11 @@ export interface Backend {
     target: Target,
     context: OpenContext,
   ): Promise<ReadableStream<StreamEvent>>;
+  /**
+   * Whether this backend runs Anthropic's web search tool for `target`: `true`, or why not
+   * (for the log line). Absent: it cannot.
+   */
+  canSearch?(target: Target): true | string;
   /** Counts input tokens upstream (providers that can). */
   count?(request: CountTokensRequest, target: Target, signal?: AbortSignal): Promise<number>;
 }
@@ -114,6 +120,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         signer,
         provider: endpoint.provider,
         sessionKey: context.headers?.get("x-claude-code-session-id") ?? undefined,
+        searchContextSize: config.webSearchContextSize,
+        withoutWebSearch: endpoint.provider === "azure" && !azureV1,
       };
       context.api = `${endpoint.provider}-responses` as ApiName;
       let translation = toResponsesRequest(request, target.model, options);
@@ -189,17 +197,23 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       );
     };
 
-  /** Picks Chat or Responses per model and `OPENAI_API_MODE`. */
+  /**
+   * Picks Chat or Responses per model and `OPENAI_API_MODE`; a request with the web search tool
+   * goes to Responses (the hosted `web_search` tool) wherever the backend has it.
+   */
   const openaiFamily = (
     chatOpen: Backend["open"],
     responsesOpen: Backend["open"],
     official: boolean,
+    searchable: true | string,
   ): Backend => ({
+    canSearch: () => searchable,
     async open(request, target, context) {
       const info = openaiModelInfo(target.model);
       const mode = config.openaiApiMode;
+      const search = searchable === true && webSearchOf(request.tools) !== undefined;
       // OpenAI-compatible servers rarely have /responses: auto keeps them on Chat.
-      const viaResponses = mode === "responses" ||
+      const viaResponses = mode === "responses" || search ||
         (mode === "auto" && (info.responsesOnly || (official && info.reasoning)));
       if (viaResponses) return responsesOpen(request, target, context);
       try {
@@ -223,6 +237,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     fetch: fetchFn,
   };
   const google: Backend = {
+    canSearch: () => true,
     async open(request, target, context) {
       context.api = "gemini";
       const translation = toGeminiRequest(request, target.model, signer);
@@ -255,6 +270,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     fetch: fetchFn,
   };
   const anthropic: Backend = {
+    // Anthropic runs its own server tools.
+    canSearch: () => true,
     async open(request, target, context) {
       context.api = "anthropic";
       const body = { ...request, model: target.model, stream: true };
@@ -280,6 +297,9 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       chat(openai, () => "/chat/completions"),
       responses(openai),
       config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL,
+      config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL || config.openaiApiMode === "responses"
+        ? true
+        : "OPENAI_BASE_URL is not api.openai.com and OPENAI_API_MODE is not responses",
     ),
     azure: openaiFamily(
       chat(
@@ -291,6 +311,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       ),
       responses(azureResponses),
       true,
+      azureV1 ? true : "Azure's web_search tool needs AZURE_OPENAI_API_VERSION=v1",
     ),
     google,
     anthropic,
