@@ -8,9 +8,9 @@
  * - a `tool_removal` takes a tool away again (until it is loaded again);
  * - a `tool_addition` may carry a whole definition (`tool_definition`): that tool is offered too,
  *   though it is not in `tools`;
- * - server tools (web search, …) are never offered as functions (web search goes as the backend's own
- *   search tool: see web_search.ts). Claude Code's
- *   `DeferredToolPlaceholder` is deferred and never loaded, so it is held back like any other.
+ * - server tools (web search, …) are never offered as functions (web search goes upstream as the
+ *   backend's own search tool: see web_search.ts). Claude Code's `DeferredToolPlaceholder` is
+ *   deferred and never loaded, so it is held back like any other.
  *
  * Every provider's request translation uses this one function, so deferral behaves the same on
  * every backend.
