@@ -114,10 +114,15 @@ Deno.test("answers made here are api=local, without an upstream token count", as
     assert.equal(records.at(-1)!.usage, undefined);
   });
   await t.step("web search without a search backend", async () => {
+    // An OpenAI-compatible server on Chat has no hosted web search.
+    const chatOnly = setup([textReply(["x"])], { OPENAI_BASE_URL: "http://127.0.0.1:9/v1" });
     const tools = [{ type: "web_search_20250305", name: "web_search", max_uses: 8 }];
-    await (await post({ ...BODY, tools, stream: true })).text();
-    assert.match(lines.at(-1)!, / api=local stream messages=1 tools=1 200 [\d.]+ms/);
-    assert.doesNotMatch(lines.at(-1)!, / in=\d+/);
+    await (await chatOnly.post({ ...BODY, tools, stream: true })).text();
+    const line = chatOnly.lines.at(-1)!;
+    assert.match(line, / api=local stream messages=1 tools=1 200 [\d.]+ms/);
+    assert.match(line, /web-search=unavailable/);
+    assert.doesNotMatch(line, / in=\d+/);
+    assert.equal(chatOnly.upstream.requests.length, 0);
   });
   assert.equal(upstream.requests.length, 0);
 });
