@@ -19,6 +19,7 @@ import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/con
 import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
+import { runUsage } from "./lib/cli/usage.ts";
 import { VERSION } from "./lib/version.ts";
 
 export * from "./mod.ts";
@@ -36,6 +37,8 @@ Commands:
   code [args…]      run Claude Code through ccproxy (the one running on HOST:PORT, else one
                     started for the session); args go to claude unchanged; CLAUDE_PATH overrides
                     which claude runs
+  usage [--from D] [--to D] [--group-by model|key|session|provider|day] [--session ID] [--json]
+                    the usage ledger's totals as a table (default: today)
   statusline        Claude Code's status line: reads its JSON on stdin, prints backend model,
                     context, tokens and cost from the ledger (ccproxy code sets it up)
 
@@ -114,6 +117,7 @@ export function banner(config: Config, address: string): string {
 export async function main(args: string[]): Promise<number> {
   // Everything after `code` belongs to Claude Code, so it is not parsed here.
   if (args[0] === "code") return await runCode(args.slice(1), { env: environment() });
+  if (args[0] === "usage") return await runUsage(args.slice(1), environment());
   if (args[0] === "statusline") {
     console.log(await runStatusLine());
     return 0;

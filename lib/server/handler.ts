@@ -39,6 +39,7 @@ import { webSearchOf } from "../anthropic/web_search.ts";
 import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
 import { checkBudget } from "../usage/budgets.ts";
+import { parseQuery, summarize } from "../usage/summary.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -205,7 +206,7 @@ function usageRecord(
     stream: record.stream ?? false,
     status: record.status,
     errorType: record.error?.type,
-    tries: facts.endpoint === "count_tokens" ? 1 : record.tries.length,
+    tries: Math.max(record.tries.length, 1),
     latencyMs: tenths(record.latencyMs),
     ttftMs: record.ttftMs === undefined ? undefined : tenths(record.ttftMs),
     usage: {
@@ -235,6 +236,7 @@ const ROUTES: Record<string, string[]> = {
   "/v1/models": ["GET"],
   "/v1/messages": ["POST"],
   "/v1/messages/count_tokens": ["POST"],
+  "/v1/usage": ["GET"],
 };
 
 function dispatch(
@@ -274,8 +276,18 @@ function dispatch(
       return json(modelList(ctx.config));
     case "/v1/messages/count_tokens":
       return handleCountTokens(request, entry, ctx);
+    case "/v1/usage":
+      return usageAnswer(url, ctx);
   }
   return handleMessages(request, entry, ctx);
+}
+
+/** `GET /v1/usage`: the ledger's totals as JSON; a 404 when the ledger is off. */
+async function usageAnswer(url: URL, ctx: ServerContext): Promise<Response> {
+  const query = parseQuery(url.searchParams, { retentionDays: ctx.config.usageRetentionDays });
+  const ledger = await ctx.usage.ledger();
+  if (!ledger) throw new ProxyError("not_found_error", "usage: the ledger is off (USAGE_DB)");
+  return json(await summarize(ledger, query));
 }
 
 function json(body: unknown, status = 200): Response {

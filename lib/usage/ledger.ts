@@ -176,6 +176,7 @@ export class Ledger {
       if (known) known.value += value;
       else sums.set(id, { key, value });
     };
+    const lastOf = new Map<string, UsageRecord>();
     for (const record of batch) {
       op.set([ROOT, "r", record.time, record.requestId], record, { expireIn: this.#retentionMs });
       const day = dayOf(record.time);
@@ -190,8 +191,13 @@ export class Ledger {
       ];
       const counts = countsOf(record);
       for (const counter of COUNTERS) add([...row, counter], counts[counter]);
+      if (record.session) lastOf.set(record.session, record);
       add([ROOT, "bd", day, record.key], counts.cost_nanos);
       add([ROOT, "bm", monthOf(record.time), record.key], counts.cost_nanos);
+    }
+    // The newest record of each session, for a status line that asks often.
+    for (const [session, record] of lastOf) {
+      op.set([ROOT, "last", session], record, { expireIn: this.#retentionMs });
     }
     for (const { key, value } of sums.values()) {
       op.sum(key, BigInt(Math.max(0, Math.round(value))));
@@ -241,6 +247,22 @@ export class Ledger {
     );
     for await (const entry of entries) out.push(entry.value);
     return out;
+  }
+
+  /** The newest record of `session`, or of any request when `session` is undefined. */
+  async last(session?: string): Promise<UsageRecord | undefined> {
+    if (session !== undefined) {
+      return (await this.#kv.get<UsageRecord>([ROOT, "last", session])).value ?? undefined;
+    }
+    for await (
+      const entry of this.#kv.list<UsageRecord>({ prefix: [ROOT, "r"] }, {
+        limit: 1,
+        reverse: true,
+      })
+    ) {
+      return entry.value;
+    }
+    return undefined;
   }
 
   /** What `key` has spent in USD on the UTC day and in the UTC month of `now`. */
