@@ -194,7 +194,10 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
         assert.deepEqual(ran, [{ name: gadgetName(42, true), args: { input: "hello" } }]);
         assert.match(shape.results(answered.body), /gadget_042\w+ ran with hello/);
         // The log line names what was sent and what was held back (the deferred placeholder).
-        assert.match(log.join("\n"), new RegExp(`tools-sent=${notDeferred.length} held=1`));
+        assert.match(
+          log.join("\n"),
+          new RegExp(`tools=${firstClient.tools!.length} sent=${notDeferred.length} held=1 `),
+        );
       } finally {
         await proxy.shutdown();
         await fake.close();

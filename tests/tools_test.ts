@@ -406,7 +406,37 @@ Deno.test("createHandler() logs how many tools were sent and how many held back"
   assert.equal(response.status, 200);
   await response.body?.cancel();
   assert.equal((upstream.requests[0].body.tools as unknown[]).length, 1);
-  assert.match(lines.join("\n"), /tools-sent=1 held=201/);
+  assert.match(lines.join("\n"), /tools=202 sent=1 held=201/);
+});
+
+Deno.test("the JSON request record carries toolsSent and toolsHeld", async () => {
+  const upstream = createFakeUpstream([DIALECTS.google.text(["ok"])]);
+  const lines: string[] = [];
+  const handler = createHandler(
+    testConfig({
+      PREFERRED_PROVIDER: "google",
+      GEMINI_API_KEY: "gm-test-key-0001",
+      GEMINI_BASE_URL: "http://gemini.fake",
+    }),
+    {
+      fetch: upstream.fetch,
+      logger: createLogger({ format: "json", write: (line) => lines.push(line) }),
+    },
+  );
+  const response = await handler(
+    new Request("http://proxy.local/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": "k" },
+      body: JSON.stringify(request([tool("Read"), tool("Edit"), ...many(3, true)])),
+    }),
+  );
+  await response.body?.cancel();
+  const record = JSON.parse(
+    lines.find((line) => line.includes('"requestId"'))!.replace(/^\S+ /, ""),
+  );
+  assert.equal(record.tools, 5);
+  assert.equal(record.toolsSent, 2);
+  assert.equal(record.toolsHeld, 3);
 });
 
 Deno.test("countTokens() and estimateTokens() leave out deferred tools that are not loaded", async () => {

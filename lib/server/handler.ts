@@ -509,6 +509,7 @@ async function openEvents(
       : await withFallback(targets, (target) => {
         served = target;
         context.api = undefined;
+        context.toolCount = undefined;
         return ctx.backends[target.provider].open(body, target, context);
       }, {
         maxRetries: ctx.config.maxRetries,
@@ -552,6 +553,10 @@ async function openEvents(
       record.provider = served.provider;
       record.backendModel = served.model;
       record.api = context.api;
+      if (context.toolCount && (context.toolCount.sent || context.toolCount.held)) {
+        record.toolsSent = context.toolCount.sent;
+        record.toolsHeld = context.toolCount.held;
+      }
     }
   }
 }

@@ -96,6 +96,10 @@ export interface RequestRecord {
   messages?: number;
   /** Tools in the request. */
   tools?: number;
+  /** Tools declared upstream (deferred tools only once loaded; server tools never). */
+  toolsSent?: number;
+  /** Client tools held back: deferred and not loaded yet, or removed. */
+  toolsHeld?: number;
   /** HTTP status the client got; 499 when the client went away mid-stream. */
   status: number;
   /** Why it failed (absent on success). */
@@ -146,6 +150,9 @@ export function formatRecord(record: RequestRecord, format: LogFormat): string {
     if (record.stream !== undefined) parts.push(record.stream ? "stream" : "sync");
     if (record.messages !== undefined) parts.push(`messages=${record.messages}`);
     if (record.tools !== undefined) parts.push(`tools=${record.tools}`);
+    if (record.toolsSent !== undefined) {
+      parts.push(`sent=${record.toolsSent}`, `held=${record.toolsHeld ?? 0}`);
+    }
   }
   parts.push(String(record.status), `${record.latencyMs.toFixed(1)}ms`);
   if (record.ttftMs !== undefined) parts.push(`ttft=${record.ttftMs.toFixed(1)}ms`);

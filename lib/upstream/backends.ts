@@ -50,6 +50,8 @@ export interface OpenContext {
   notes: string[];
   /** Set by the backend: which API it called (`openai-chat`, `gemini`, …), for the record. */
   api?: ApiName;
+  /** Set by a translating backend: tools declared upstream and held back, for the record. */
+  toolCount?: ToolCount;
 }
 
 /** One provider. */
@@ -78,11 +80,6 @@ const RESPONSES_ONLY_404 = /v1\/responses|not a chat model/i;
 
 function logDropped(context: OpenContext, dropped: string[]): void {
   if (dropped.length) context.log.debug(`dropped blocks: ${[...new Set(dropped)].join(", ")}`);
-}
-
-/** The log line names the tools declared upstream and those held back (deferred, not loaded). */
-function noteTools(context: OpenContext, count: ToolCount): void {
-  if (count.sent || count.held) context.notes.push(`tools-sent=${count.sent} held=${count.held}`);
 }
 
 /** Builds a backend per provider. */
@@ -126,7 +123,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       context.api = `${endpoint.provider}-responses` as ApiName;
       let translation = toResponsesRequest(request, target.model, options);
       logDropped(context, translation.dropped);
-      noteTools(context, translation.toolCount);
+      context.toolCount = translation.toolCount;
       const send = () => {
         context.log.debug(() =>
           `upstream ${endpoint.provider} request: ${JSON.stringify(translation.body)}`
@@ -173,7 +170,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       context.api = `${endpoint.provider}-chat` as ApiName;
       const translation = toChatRequest(request, target.model, { provider: endpoint.provider });
       logDropped(context, translation.dropped);
-      noteTools(context, translation.toolCount);
+      context.toolCount = translation.toolCount;
       context.log.debug(() =>
         `upstream ${endpoint.provider} request: ${JSON.stringify(translation.body)}`
       );
@@ -242,7 +239,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       context.api = "gemini";
       const translation = toGeminiRequest(request, target.model, signer);
       logDropped(context, translation.dropped);
-      noteTools(context, translation.toolCount);
+      context.toolCount = translation.toolCount;
       context.log.debug(() => `upstream gemini request: ${JSON.stringify(translation.body)}`);
       const response = await streamGenerate(gemini, target.model, translation.body, {
         signal: context.signal,
