@@ -16,6 +16,7 @@ import { describeConfig, pingProviders } from "./lib/cli/check.ts";
 import { runCode } from "./lib/cli/code.ts";
 import { runStatusLine } from "./lib/cli/statusline.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
+import { envFileWarnings } from "./lib/env_file.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
@@ -85,10 +86,17 @@ Environment (see .env.example; defaults in brackets):
   LOG_FORMAT             text | json [text]
 `;
 
-/** Reads `path` as a `.env` file; a missing file is no error. */
+/**
+ * Reads `path` as a `.env` file; a missing file is no error. A line the parser would drop or
+ * misread (no `=`, an unterminated quote) is a warning on standard error naming the line.
+ */
 export function readEnvFile(path: string): Record<string, string> {
   try {
-    return parseEnv(Deno.readTextFileSync(path)) as Record<string, string>;
+    const text = Deno.readTextFileSync(path);
+    for (const warning of envFileWarnings(text)) {
+      console.error(`ccproxy: warning: ${path} ${warning}`);
+    }
+    return parseEnv(text) as Record<string, string>;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable) return {};
     throw error;
@@ -102,7 +110,7 @@ export function environment(envFile = ".env"): Record<string, string> {
 
 /** The startup banner. */
 export function banner(config: Config, address: string): string {
-  const shown = address.replace("0.0.0.0", "127.0.0.1");
+  const shown = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
   return [
     `ccproxy ${VERSION} listening on http://${address}`,
     `  provider: ${config.preferredProvider}`,
@@ -111,6 +119,11 @@ export function banner(config: Config, address: string): string {
     }, opus → ${config.bigModel}`,
     `  use it:   ANTHROPIC_BASE_URL=http://${shown} claude`,
   ].join("\n");
+}
+
+/** `host:port` as a URL authority: an IPv6 address goes in brackets (`[::1]:8082`). */
+export function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
 
 /** Runs the command line; returns the process exit code. */
@@ -179,7 +192,7 @@ export async function main(args: string[]): Promise<number> {
   const server = Deno.serve({
     hostname: config.host,
     port: config.port,
-    onListen: ({ hostname, port }) => console.error(banner(config, `${hostname}:${port}`)),
+    onListen: ({ hostname, port }) => console.error(banner(config, hostPort(hostname, port))),
   }, handler);
   await server.finished;
   return 0;

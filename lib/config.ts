@@ -130,9 +130,12 @@ function providerName(value: string): Provider | undefined {
   return (PROVIDERS as readonly string[]).includes(provider) ? provider as Provider : undefined;
 }
 
+/** The longest delay a runtime timer takes (2^31 − 1 ms, ~24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const optional = z.string().trim().optional().transform((v) => v || undefined);
 const url = (name: string) =>
-  optional.refine((v) => v === undefined || URL.canParse(v), {
+  optional.refine((v) => v === undefined || /^https?:$/.test(URL.parse(v)?.protocol ?? ""), {
     message: `${name} takes an http(s) URL`,
   });
 
@@ -148,9 +151,10 @@ const EnvSchema = z.object({
   MAX_RETRIES: optional.refine((v) => v === undefined || /^\d{1,2}$/.test(v), {
     message: "MAX_RETRIES takes a whole number from 0 to 99",
   }),
-  MAX_RETRY_DELAY_MS: optional.refine((v) => v === undefined || /^\d+$/.test(v), {
-    message: "MAX_RETRY_DELAY_MS takes a whole number of milliseconds",
-  }),
+  MAX_RETRY_DELAY_MS: optional.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= MAX_TIMER_MS),
+    { message: `MAX_RETRY_DELAY_MS takes a whole number of milliseconds up to ${MAX_TIMER_MS}` },
+  ),
   ANTHROPIC_API_KEY: optional,
   ANTHROPIC_UPSTREAM_URL: url("ANTHROPIC_UPSTREAM_URL"),
   BIG_MODEL: optional,
@@ -186,15 +190,18 @@ const EnvSchema = z.object({
     message: "LOG_FORMAT takes text or json",
   }),
   SIGNATURE_SECRET: optional,
-  PROXY_API_KEY: optional,
+  PROXY_API_KEY: optional.refine(
+    (v) => v === undefined || v.split(",").every((key) => !key.trim() || key.trim().length >= 16),
+    { message: "PROXY_API_KEY takes keys of at least 16 characters (a long random string)" },
+  ),
   ALLOW_UNAUTHENTICATED: optional.refine(
     (v) => v === undefined || /^(true|false|1|0|yes|no)$/i.test(v),
     { message: "ALLOW_UNAUTHENTICATED takes true or false" },
   ),
   MAX_BODY_BYTES: whole("MAX_BODY_BYTES", "bytes"),
-  UPSTREAM_CONNECT_TIMEOUT_MS: whole("UPSTREAM_CONNECT_TIMEOUT_MS", "milliseconds"),
-  UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds"),
-  UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds"),
+  UPSTREAM_CONNECT_TIMEOUT_MS: whole("UPSTREAM_CONNECT_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
+  UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
+  UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
   USAGE_DB: optional,
   BUDGET_USD_PER_DAY: usd("BUDGET_USD_PER_DAY"),
   BUDGET_USD_PER_MONTH: usd("BUDGET_USD_PER_MONTH"),
@@ -207,10 +214,14 @@ function usd(name: string) {
   });
 }
 
-function whole(name: string, unit: string) {
-  return optional.refine((v) => v === undefined || (/^\d+$/.test(v) && Number(v) > 0), {
-    message: `${name} takes a positive whole number of ${unit}`,
-  });
+function whole(name: string, unit: string, max = Number.MAX_SAFE_INTEGER) {
+  return optional.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) > 0 && Number(v) <= max),
+    {
+      message: `${name} takes a positive whole number of ${unit}` +
+        (max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ""),
+    },
+  );
 }
 
 const number = (value: string | undefined, fallback: number) =>

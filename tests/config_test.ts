@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../lib/config.ts";
+import { envFileWarnings } from "../lib/env_file.ts";
 
 Deno.test("loadConfig() applies the documented defaults", () => {
   const config = loadConfig({ OPENAI_API_KEY: "sk-x" });
@@ -59,6 +60,31 @@ Deno.test("loadConfig() reports every bad value, one line each", async (t) => {
     [{ OPENAI_BASE_URL: "not a url", DEBUG: "maybe", OPENAI_API_KEY: "k" }, [
       /^OPENAI_BASE_URL takes/,
       /^DEBUG takes/,
+    ]],
+    // Timers overflow past 2^31 − 1 ms and fire at once: every request would time out.
+    [{ UPSTREAM_TOTAL_TIMEOUT_MS: "2147483648", OPENAI_API_KEY: "k" }, [
+      /^UPSTREAM_TOTAL_TIMEOUT_MS takes .* up to 2147483647$/,
+    ]],
+    [{
+      UPSTREAM_CONNECT_TIMEOUT_MS: "99999999999",
+      UPSTREAM_IDLE_TIMEOUT_MS: "2147483648",
+      MAX_RETRY_DELAY_MS: "3000000000",
+      OPENAI_API_KEY: "k",
+    }, [/^MAX_RETRY_DELAY_MS takes/, /^UPSTREAM_CONNECT_TIMEOUT_MS/, /^UPSTREAM_IDLE_TIMEOUT_MS/]],
+    [{ OPENAI_BASE_URL: "ftp://x", GEMINI_BASE_URL: "file:///etc", OPENAI_API_KEY: "k" }, [
+      /^OPENAI_BASE_URL takes an http\(s\) URL$/,
+      /^GEMINI_BASE_URL takes an http\(s\) URL$/,
+    ]],
+    [{
+      ANTHROPIC_UPSTREAM_URL: "javascript:alert(1)",
+      AZURE_OPENAI_ENDPOINT: "x:y",
+      OPENAI_API_KEY: "k",
+    }, [
+      /^ANTHROPIC_UPSTREAM_URL takes/,
+      /^AZURE_OPENAI_ENDPOINT takes/,
+    ]],
+    [{ PROXY_API_KEY: "long-enough-key-0001,short", OPENAI_API_KEY: "k" }, [
+      /^PROXY_API_KEY takes keys of at least 16 characters/,
     ]],
   ];
   for (const [env, expected] of cases) {
@@ -141,5 +167,34 @@ Deno.test("loadConfig() checks the fallback providers' keys and values", () => {
     "GEMINI_API_KEY is required when FALLBACK_PROVIDERS names google",
     "AZURE_OPENAI_API_KEY is required when FALLBACK_PROVIDERS names azure",
     "AZURE_OPENAI_ENDPOINT is required when FALLBACK_PROVIDERS names azure (https://<resource>.openai.azure.com)",
+  ]);
+});
+
+Deno.test("loadConfig() takes the largest timer and any http(s) URL", () => {
+  const config = loadConfig({
+    UPSTREAM_TOTAL_TIMEOUT_MS: "2147483647",
+    OPENAI_BASE_URL: "HTTP://localhost:8000/v1",
+    PROXY_API_KEY: "exactly-16-chars",
+  });
+  assert.equal(config.timeouts.totalMs, 2_147_483_647);
+  assert.deepEqual(config.proxyApiKeys, ["exactly-16-chars"]);
+});
+
+Deno.test("envFileWarnings() names each line the parser would drop or misread", () => {
+  const text = [
+    "# comment",
+    "OPENAI_API_KEY=sk-secret-value",
+    "BIG_MODEL",
+    'SMALL_MODEL="gpt-4.1-mini',
+    "DEBUG=true",
+    'SYSTEM="two',
+    'lines"',
+    "HOST='127.0.0.1",
+    "",
+  ].join("\n");
+  assert.deepEqual(envFileWarnings(text), [
+    "line 3: BIG_MODEL has no '=' (ignored)",
+    'line 4: SMALL_MODEL has an unterminated " quote',
+    "line 8: HOST has an unterminated ' quote",
   ]);
 });

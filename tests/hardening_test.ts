@@ -44,16 +44,16 @@ function setup(
 
 Deno.test("PROXY_API_KEY guards every API route, in constant time, before any upstream call", async (t) => {
   const { call, post, upstream } = setup(
-    { PROXY_API_KEY: "proxy-key-one, proxy-key-two" },
+    { PROXY_API_KEY: "proxy-key-one-000001, proxy-key-two-000002" },
     () => DIALECTS.openai.text(["ok"]),
   );
   const cases: Array<[string, Record<string, string>, number]> = [
     ["no key", {}, 401],
-    ["wrong x-api-key", { "x-api-key": "proxy-key-three" }, 401],
+    ["wrong x-api-key", { "x-api-key": "proxy-key-three-000003" }, 401],
     ["wrong bearer", { authorization: "Bearer nope" }, 401],
     ["a prefix of a key", { "x-api-key": "proxy-key" }, 401],
-    ["first key as x-api-key", { "x-api-key": "proxy-key-one" }, 200],
-    ["second key as Bearer", { authorization: "Bearer proxy-key-two" }, 200],
+    ["first key as x-api-key", { "x-api-key": "proxy-key-one-000001" }, 200],
+    ["second key as Bearer", { authorization: "Bearer proxy-key-two-000002" }, 200],
   ];
   for (const [name, headers, status] of cases) {
     await t.step(`messages: ${name} → ${status}`, async () => {
@@ -94,7 +94,7 @@ Deno.test("exposureProblem(): a non-loopback address or Deploy needs PROXY_API_K
     ["::1", { HOST: "::1" }, false, false],
     ["0.0.0.0 without a key", { HOST: "0.0.0.0" }, false, true],
     ["a LAN address without a key", { HOST: "192.168.1.5" }, false, true],
-    ["0.0.0.0 with a key", { HOST: "0.0.0.0", PROXY_API_KEY: "k" }, false, false],
+    ["0.0.0.0 with a key", { HOST: "0.0.0.0", PROXY_API_KEY: "a-long-proxy-key-0001" }, false, false],
     [
       "0.0.0.0 allowed on purpose",
       { HOST: "0.0.0.0", ALLOW_UNAUTHENTICATED: "true" },
@@ -102,7 +102,7 @@ Deno.test("exposureProblem(): a non-loopback address or Deploy needs PROXY_API_K
       false,
     ],
     ["Deploy without a key", {}, true, true],
-    ["Deploy with a key", { PROXY_API_KEY: "k" }, true, false],
+    ["Deploy with a key", { PROXY_API_KEY: "a-long-proxy-key-0001" }, true, false],
   ];
   for (const [name, env, deployed, refused] of cases) {
     await t.step(name, () => {

@@ -302,9 +302,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       chat(
         azure,
         (model) =>
-          azureV1
-            ? "/chat/completions"
-            : `/deployments/${encodeURIComponent(model)}/chat/completions`,
+          azureV1 ? "/chat/completions" : `/deployments/${deploymentName(model)}/chat/completions`,
       ),
       responses(azureResponses),
       true,
@@ -313,4 +311,20 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     google,
     anthropic,
   };
+}
+
+/**
+ * An Azure deployment name as a path segment. It must be a plain name: `..`, `.` or a slash
+ * would move the request to another path of the configured endpoint.
+ */
+export function deploymentName(model: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(model)) {
+    throw new ProxyError(
+      "invalid_request_error",
+      `model: ${
+        JSON.stringify(model)
+      } is not an Azure deployment name (letters, digits, '.', '-', '_')`,
+    );
+  }
+  return model;
 }
