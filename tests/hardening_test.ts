@@ -94,7 +94,12 @@ Deno.test("exposureProblem(): a non-loopback address or Deploy needs PROXY_API_K
     ["::1", { HOST: "::1" }, false, false],
     ["0.0.0.0 without a key", { HOST: "0.0.0.0" }, false, true],
     ["a LAN address without a key", { HOST: "192.168.1.5" }, false, true],
-    ["0.0.0.0 with a key", { HOST: "0.0.0.0", PROXY_API_KEY: "a-long-proxy-key-0001" }, false, false],
+    [
+      "0.0.0.0 with a key",
+      { HOST: "0.0.0.0", PROXY_API_KEY: "a-long-proxy-key-0001" },
+      false,
+      false,
+    ],
     [
       "0.0.0.0 allowed on purpose",
       { HOST: "0.0.0.0", ALLOW_UNAUTHENTICATED: "true" },
