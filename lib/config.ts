@@ -191,7 +191,7 @@ const EnvSchema = z.object({
   }),
   SIGNATURE_SECRET: optional,
   PROXY_API_KEY: optional.refine(
-    (v) => v === undefined || v.split(",").every((key) => !key.trim() || key.trim().length >= 16),
+    (v) => v === undefined || v.split(",").every((key) => !key.trim() || keyPart(key).length >= 16),
     { message: "PROXY_API_KEY takes keys of at least 16 characters (a long random string)" },
   ),
   ALLOW_UNAUTHENTICATED: optional.refine(
@@ -212,6 +212,11 @@ function usd(name: string) {
   return optional.refine((v) => v === undefined || (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0), {
     message: `${name} takes a positive amount of US dollars, e.g. 5 or 12.50`,
   });
+}
+
+/** The key of a `PROXY_API_KEY` entry, `name=key` or a bare key (which may end in `==`). */
+function keyPart(entry: string): string {
+  return /^[\w.@-]+=([^=].*)$/.exec(entry.trim())?.[1].trim() ?? entry.trim();
 }
 
 function whole(name: string, unit: string, max = Number.MAX_SAFE_INTEGER) {

@@ -117,7 +117,7 @@ Deno.test({
           USAGE_DB: "off",
           BIG_MODEL: "gpt-4o",
           PORT: String(freePort()),
-          PROXY_API_KEY: "alice=key-a,bob=key-b",
+          PROXY_API_KEY: "alice=key-a-0123456789abcdef,bob=key-b-0123456789abcdef",
         },
         clientEnv: { PATH: "/usr/bin:/bin", CLAUDE_PATH: claude.path, ANTHROPIC_API_KEY: "sk-ant" },
         print: (line) => lines.push(line),
@@ -130,7 +130,7 @@ Deno.test({
       assert.equal(settings.statusLine.type, "command");
       assert.match(settings.statusLine.command, /statusline/);
       assert.equal(seen.health, 200, "the proxy answered while claude ran");
-      assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "key-a");
+      assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "key-a-0123456789abcdef");
       assert.equal(seen.env.ANTHROPIC_API_KEY, undefined, "no key prompt, no Anthropic key sent");
       assert.equal(seen.env.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "16384");
       assert.equal(seen.env.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "128000");
@@ -287,14 +287,14 @@ Deno.test({
         ...config,
         OPENAI_API_KEY: "sk-test",
         PORT: String(proxy.addr.port),
-        PROXY_API_KEY: "alice=key-a",
+        PROXY_API_KEY: "alice=key-a-0123456789abcdef",
       };
       const asked = await ccproxyCode(work, ["-p", "say hi"], env);
       assert.equal(asked.code, 0, asked.stderr);
       assert.doesNotMatch(asked.stderr, /started on/);
       assert.equal(received.length, 1);
       assert.equal(received[0].body.max_tokens, 16_384, "gpt-4o's output cap, not 128000");
-      assert.equal(received[0].headers.get("authorization"), "Bearer key-a");
+      assert.equal(received[0].headers.get("authorization"), "Bearer key-a-0123456789abcdef");
 
       // `/context` is answered by Claude Code itself: it shows the window it compacts against.
       const context = await ccproxyCode(work, ["-p", "/context"], env);

@@ -83,7 +83,10 @@ Deno.test("loadConfig() reports every bad value, one line each", async (t) => {
       /^ANTHROPIC_UPSTREAM_URL takes/,
       /^AZURE_OPENAI_ENDPOINT takes/,
     ]],
-    [{ PROXY_API_KEY: "long-enough-key-0001,short", OPENAI_API_KEY: "k" }, [
+    [{
+      PROXY_API_KEY: "long-enough-key-0001,alice=long-enough-key-0002,bob=short-key",
+      OPENAI_API_KEY: "k",
+    }, [
       /^PROXY_API_KEY takes keys of at least 16 characters/,
     ]],
   ];
