@@ -98,7 +98,7 @@ Deno.test("a refused provider key: 403 naming the variable, one loud line for th
 });
 
 Deno.test("the client's own wrong PROXY_API_KEY stays a 401", async () => {
-  const { post, upstream } = setup([textReply(["x"])], { PROXY_API_KEY: "right-key-0001" });
+  const { post, upstream } = setup([textReply(["x"])], { PROXY_API_KEY: "right-key-0001-abcdef" });
   const response = await post(BODY, { "x-api-key": "wrong" });
   assert.equal(response.status, 401);
   assert.equal((await response.json()).error.type, "authentication_error");
