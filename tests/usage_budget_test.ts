@@ -61,7 +61,10 @@ async function setup(env: Record<string, string>, spent: number) {
   await ledger.flush();
   const usage = new UsageTracker({ ledger });
   const upstream = createFakeUpstream(() => textReply(["ok"]));
-  const config = testConfig({ PROXY_API_KEY: "alice=key-alice-01,bob=key-bob-0002", ...env });
+  const config = testConfig({
+    PROXY_API_KEY: "alice=key-alice-01-abcdef,bob=key-bob-0002-abcdef",
+    ...env,
+  });
   const handler = createHandler(config, { fetch: upstream.fetch, logger: silentLogger, usage });
   return { handler, upstream, usage, ledger };
 }
@@ -81,16 +84,16 @@ function ask(key: string) {
 Deno.test("a key over its daily budget gets a 402 billing_error naming the budget and its reset", async () => {
   const { handler, upstream, usage, ledger } = await setup({ BUDGET_USD_PER_DAY: "5" }, 5.01);
   try {
-    const refused = await handler(ask("key-alice-01"));
+    const refused = await handler(ask("key-alice-01-abcdef"));
     assert.equal(refused.status, 402);
     const body = await refused.json();
     assert.equal(body.error.type, "billing_error");
     assert.match(body.error.message, /key alice has spent \$5\.01 of its daily budget of \$5\.00/);
     assert.match(body.error.message, /BUDGET_USD_PER_DAY/);
     assert.ok(body.error.message.includes(resets(Date.now()).day.toISOString()));
-    assert.ok(!body.error.message.includes("key-alice-01"), "the key itself is never shown");
+    assert.ok(!body.error.message.includes("key-alice-01-abcdef"), "the key itself is never shown");
     assert.equal(upstream.requests.length, 0, "nothing went upstream");
-    const allowed = await handler(ask("key-bob-0002"));
+    const allowed = await handler(ask("key-bob-0002-abcdef"));
     assert.equal(allowed.status, 200);
     await allowed.json();
     await usage.settled();
@@ -107,12 +110,12 @@ Deno.test("a key over its daily budget gets a 402 billing_error naming the budge
 Deno.test("a monthly budget applies the same way; under it requests pass", async () => {
   const { handler, ledger } = await setup({ BUDGET_USD_PER_MONTH: "10" }, 9.99);
   try {
-    const allowed = await handler(ask("key-alice-01"));
+    const allowed = await handler(ask("key-alice-01-abcdef"));
     assert.equal(allowed.status, 200);
     await allowed.json();
     ledger.record({ ...(await ledger.records(0, Date.now() + 1))[0], requestId: "r2" });
     await ledger.flush();
-    const refused = await handler(ask("key-alice-01"));
+    const refused = await handler(ask("key-alice-01-abcdef"));
     assert.equal(refused.status, 402);
     assert.match((await refused.json()).error.message, /monthly budget of \$10\.00/);
   } finally {
@@ -155,7 +158,7 @@ Deno.test({
           PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
           HOME: `${work}/home`,
           ANTHROPIC_BASE_URL: `http://127.0.0.1:${server.addr.port}`,
-          ANTHROPIC_API_KEY: "key-alice-01",
+          ANTHROPIC_API_KEY: "key-alice-01-abcdef",
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
         },
         stdin: "null",
