@@ -57,11 +57,11 @@ async function history() {
 Deno.test("GET /v1/usage sums the ledger per group, per session, over days", async (t) => {
   const { ledger } = await history();
   const usage = new UsageTracker({ ledger });
-  const handler = createHandler(testConfig({ PROXY_API_KEY: "alice=key-alice-01" }), {
+  const handler = createHandler(testConfig({ PROXY_API_KEY: "alice=key-alice-01-abcdef" }), {
     logger: silentLogger,
     usage,
   });
-  const get = async (query: string, key = "key-alice-01") => {
+  const get = async (query: string, key = "key-alice-01-abcdef") => {
     const response = await handler(
       new Request(`http://localhost/v1/usage${query}`, { headers: { "x-api-key": key } }),
     );
