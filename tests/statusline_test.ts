@@ -13,7 +13,11 @@ import {
   shortCost,
   shortTokens,
 } from "../lib/cli/statusline.ts";
-import { testdata } from "./helpers.ts";
+import { createFakeUpstream, DIALECTS, serveFake } from "../bench/fake_upstream.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { silentLogger } from "../lib/server/log.ts";
+import { createUsage } from "../lib/usage/open.ts";
+import { testConfig, testdata } from "./helpers.ts";
 
 /** What Claude Code 2.1.332 sent its status line after one turn of 48k input tokens. */
 const RECORDED = testdata("claude_code_statusline.json");
@@ -158,4 +162,44 @@ Deno.test("proxyFromEnv() reads where ccproxy code put the proxy and its key", (
     window: undefined,
     windows: undefined,
   });
+});
+
+Deno.test("statusline shows a recorded session's model, tokens and cost from the ledger", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ccproxy-statusline-" });
+  const upstream = createFakeUpstream(() =>
+    DIALECTS.openai.text(["ok"], { prompt: 48_000, completion: 7 })
+  );
+  const fake = serveFake(upstream);
+  const config = testConfig({ OPENAI_BASE_URL: `${fake.url}/v1`, USAGE_DB: `${dir}/usage` });
+  const usage = createUsage(config);
+  const handler = createHandler(config, { usage, logger: silentLogger });
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  try {
+    // The turn Claude Code took before it sent the recorded status line JSON.
+    const turn = await fetch(`http://127.0.0.1:${proxy.addr.port}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-claude-code-session-id": SESSION },
+      body: JSON.stringify({
+        model: "claude-opus-5-5",
+        max_tokens: 100,
+        messages: [{ role: "user", content: "say hi" }],
+      }),
+    });
+    assert.equal(turn.status, 200);
+    await turn.body?.cancel();
+    await usage.settled();
+    await (await usage.ledger())?.flush();
+
+    const line = await runStatusLine(stdin(RECORDED), {
+      ANTHROPIC_BASE_URL: `http://127.0.0.1:${proxy.addr.port}`,
+      CCPROXY_MODEL_WINDOWS: JSON.stringify({ "gpt-4.1": 1_047_576 }),
+    });
+    // gpt-4.1 at $2 / $8 per million: 48,000 in and 7 out cost $0.096056.
+    assert.equal(line, "gpt-4.1 · 48k/1M ctx · 48k in / 7 out · $0.0961");
+  } finally {
+    await proxy.shutdown();
+    await usage.close();
+    await fake.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
