@@ -21,6 +21,8 @@ import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
 import { runUsage } from "./lib/cli/usage.ts";
+import { claudeCodeWindow, exportLines } from "./lib/routing/client_env.ts";
+import { loadRouterScript, type RouterScript } from "./lib/routing/router_script.ts";
 import { VERSION } from "./lib/version.ts";
 
 export * from "./mod.ts";
@@ -42,6 +44,8 @@ Commands:
                     the usage ledger's totals as a table (default: today)
   statusline        Claude Code's status line: reads its JSON on stdin, prints backend model,
                     context, tokens and cost from the ledger (ccproxy code sets it up)
+  env               print the shell lines that point Claude Code at this proxy and make it
+                    compact at the backend's context window: eval "$(ccproxy env)"
 
 Options:
   --port <n>        listen port (env PORT, default 8082)
@@ -51,6 +55,9 @@ Options:
   --help            show this help
   --version         print the version
   --ping            with check: ping every configured provider
+  --route-background, --route-think, --route-long-context, --route-image, --route-web-search,
+  --route-subagent <provider/model>, --long-context-threshold <tokens>, --router-script <path>
+                    the same as the environment variables below
 
 Environment (see .env.example; defaults in brackets):
   PREFERRED_PROVIDER     openai | google | azure | anthropic [openai]
@@ -82,9 +89,28 @@ Environment (see .env.example; defaults in brackets):
   UPSTREAM_TOTAL_TIMEOUT_MS    one upstream request in all [3600000]
   USAGE_DB               ledger: SQLite path, KV Connect URL, or off [.ccproxy/usage]
   USAGE_RETENTION_DAYS   days the ledger keeps records and totals [30]
+  ROUTE_BACKGROUND, ROUTE_THINK, ROUTE_LONG_CONTEXT, ROUTE_IMAGE, ROUTE_WEB_SEARCH,
+  ROUTE_SUBAGENT         task routes, each provider/model[,fallback…] (or --route-think etc.)
+  LONG_CONTEXT_THRESHOLD tokens above which ROUTE_LONG_CONTEXT serves [only when too long]
+  MODEL_LIMITS           model=context[/output],… for models no catalog knows
+  AZURE_DEPLOYMENT_MODELS  deployment=model,… the model each Azure deployment runs
+  ROUTER_SCRIPT          a module exporting route(request, context) [none]
+  ROUTER_TIMEOUT_MS      longest a router script may take per request [1000]
   HOST [127.0.0.1]  PORT [8082]  DEBUG [false]  SIGNATURE_SECRET [derived from the keys]
   LOG_FORMAT             text | json [text]
 `;
+
+/** Command-line flags that set a task route (`--route-think openai/o3`). */
+const ROUTE_FLAGS: Record<string, string> = {
+  "route-background": "ROUTE_BACKGROUND",
+  "route-think": "ROUTE_THINK",
+  "route-long-context": "ROUTE_LONG_CONTEXT",
+  "route-image": "ROUTE_IMAGE",
+  "route-web-search": "ROUTE_WEB_SEARCH",
+  "route-subagent": "ROUTE_SUBAGENT",
+  "long-context-threshold": "LONG_CONTEXT_THRESHOLD",
+  "router-script": "ROUTER_SCRIPT",
+};
 
 /**
  * Reads `path` as a `.env` file; a missing file is no error. A line the parser would drop or
@@ -118,6 +144,31 @@ export function banner(config: Config, address: string): string {
       config.middleModel ?? config.bigModel
     }, opus → ${config.bigModel}`,
     `  use it:   ANTHROPIC_BASE_URL=http://${shown} claude`,
+    ...windowLines(config),
+  ].join("\n");
+}
+
+/** The banner's window line: what to tell Claude Code so it compacts in time. */
+function windowLines(config: Config): string[] {
+  const known = claudeCodeWindow(config);
+  if (!known) return [];
+  const env = Object.entries(known.env).map(([name, value]) => `${name}=${value}`).join(" ");
+  return [`  window:   ${known.model} holds ${known.window} tokens; give claude ${env}`];
+}
+
+/** `ccproxy env`: the lines that point Claude Code at this proxy (for `eval "$(…)"`). */
+export function envCommand(config: Config): string {
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  const known = claudeCodeWindow(config);
+  return [
+    `# Claude Code through ccproxy${
+      known ? ` (compacting at ${known.model}'s ${known.window}-token window)` : ""
+    }`,
+    ...exportLines({
+      ANTHROPIC_BASE_URL: `http://${host}:${config.port}`,
+      ANTHROPIC_API_KEY: config.proxyApiKeys[0] ?? "ccproxy",
+      ...known?.env,
+    }),
   ].join("\n");
 }
 
@@ -147,6 +198,7 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean" },
         version: { type: "boolean" },
         ping: { type: "boolean" },
+        ...Object.fromEntries(Object.keys(ROUTE_FLAGS).map((flag) => [flag, { type: "string" }])),
       },
       allowPositionals: true,
     });
@@ -156,7 +208,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const flags = parsed.values;
   const command = parsed.positionals[0];
-  if (command !== undefined && command !== "check") {
+  if (command !== undefined && command !== "check" && command !== "env") {
     console.error(`ccproxy: unknown command: ${command}\n\n${HELP}`);
     return 2;
   }
@@ -172,6 +224,10 @@ export async function main(args: string[]): Promise<number> {
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
   if (flags["log-format"] !== undefined) env.LOG_FORMAT = flags["log-format"];
+  for (const [flag, name] of Object.entries(ROUTE_FLAGS)) {
+    const value = (flags as Record<string, unknown>)[flag];
+    if (typeof value === "string") env[name] = value;
+  }
   let config: Config;
   try {
     config = loadConfig(env);
@@ -181,13 +237,30 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   if (command === "check") return await check(config, flags.ping === true);
+  if (command === "env") {
+    console.log(envCommand(config));
+    return 0;
+  }
   const exposed = exposureProblem(config);
   if (exposed) {
     console.error(`ccproxy: cannot start:\n  ${exposed}`);
     return 2;
   }
+  let routerScript: RouterScript | undefined;
+  if (config.routerScript) {
+    try {
+      routerScript = await loadRouterScript(config.routerScript);
+    } catch (error) {
+      console.error(
+        `ccproxy: cannot start:\n  ROUTER_SCRIPT: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+      return 2;
+    }
+  }
   const usage = createUsage(config, { log: createLogger() });
-  const handler = createHandler(config, { usage });
+  const handler = createHandler(config, { usage, routerScript });
   stopOnSignals(() => usage.close());
   const server = Deno.serve({
     hostname: config.host,

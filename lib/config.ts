@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { type ClientKey, parseClientKeys } from "./server/auth.ts";
+import type { LimitOverride } from "./routing/models.ts";
 
 /** Backends a request can be routed to. */
 export const PROVIDERS = ["openai", "google", "azure", "anthropic"] as const;
@@ -95,7 +96,45 @@ export interface Config {
   usageDb: string | null | undefined;
   /** Days ledger records and totals are kept. */
   usageRetentionDays: number;
+  /** The model each Azure deployment runs (`AZURE_DEPLOYMENT_MODELS`), by deployment name. */
+  azureDeploymentModels: Record<string, string>;
+  /** The user's window and output cap per model (`MODEL_LIMITS`), keyed by lower-case
+   * `provider/model` or `model`. */
+  modelLimits: Record<string, LimitOverride>;
+  /** Task routes: each a list of `provider/model` (the first that answers serves). */
+  routes: TaskRoutes;
+  /** Counted input tokens above which a request takes `routes.longContext`; undefined: only
+   * when the chosen model's window cannot hold it. */
+  longContextThreshold?: number;
+  /** A user module exporting `route(request, context)` (`ROUTER_SCRIPT`). */
+  routerScript?: string;
+  /** Longest a router script may take for one request, in ms. */
+  routerTimeoutMs: number;
 }
+
+/** The task route slots. */
+export const ROUTE_SLOTS = [
+  "background",
+  "think",
+  "longContext",
+  "image",
+  "webSearch",
+  "subagent",
+] as const;
+/** A task route slot. */
+export type RouteSlot = typeof ROUTE_SLOTS[number];
+/** The configured task routes (an absent slot is not used). */
+export type TaskRoutes = Partial<Record<RouteSlot, string[]>>;
+
+/** The environment variable of each slot. */
+export const ROUTE_VARIABLE: Record<RouteSlot, string> = {
+  background: "ROUTE_BACKGROUND",
+  think: "ROUTE_THINK",
+  longContext: "ROUTE_LONG_CONTEXT",
+  image: "ROUTE_IMAGE",
+  webSearch: "ROUTE_WEB_SEARCH",
+  subagent: "ROUTE_SUBAGENT",
+};
 
 const DEFAULT_MODELS: Record<Provider, ModelSet> = {
   openai: { big: "gpt-4.1", small: "gpt-4.1-mini" },
@@ -206,12 +245,63 @@ const EnvSchema = z.object({
   BUDGET_USD_PER_DAY: usd("BUDGET_USD_PER_DAY"),
   BUDGET_USD_PER_MONTH: usd("BUDGET_USD_PER_MONTH"),
   USAGE_RETENTION_DAYS: whole("USAGE_RETENTION_DAYS", "days"),
+  AZURE_DEPLOYMENT_MODELS: pairs(
+    "AZURE_DEPLOYMENT_MODELS",
+    "deployment=model pairs, e.g. my-big-deploy=gpt-4.1,my-small-deploy=o4-mini",
+    (value) => value.length > 0,
+  ),
+  MODEL_LIMITS: pairs(
+    "MODEL_LIMITS",
+    "model=context or model=context/output pairs in tokens, e.g. qwen3-coder=262144/65536",
+    (value) => LIMITS.test(value),
+  ),
+  LONG_CONTEXT_THRESHOLD: whole("LONG_CONTEXT_THRESHOLD", "tokens"),
+  ROUTER_SCRIPT: optional,
+  ROUTER_TIMEOUT_MS: whole("ROUTER_TIMEOUT_MS", "milliseconds"),
 });
 
 function usd(name: string) {
   return optional.refine((v) => v === undefined || (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0), {
     message: `${name} takes a positive amount of US dollars, e.g. 5 or 12.50`,
   });
+}
+
+const LIMITS = /^(\d+)(?:\/(\d+))?$/;
+
+/** A comma list of `name=value` items (the name may itself contain `=`-free slashes, colons). */
+function pairs(name: string, takes: string, valid: (value: string) => boolean) {
+  return optional.refine(
+    (v) => v === undefined || splitPairs(v).every(([key, value]) => key && valid(value)),
+    { message: `${name} takes ${takes}` },
+  );
+}
+
+function splitPairs(list: string): Array<[string, string]> {
+  return list.split(",").filter((item) => item.trim()).map((item) => {
+    const at = item.lastIndexOf("=");
+    return at < 0 ? ["", ""] : [item.slice(0, at).trim(), item.slice(at + 1).trim()];
+  });
+}
+
+function parseLimits(list: string | undefined): Record<string, LimitOverride> {
+  const limits: Record<string, LimitOverride> = {};
+  for (const [model, value] of splitPairs(list ?? "")) {
+    const [, context, output] = LIMITS.exec(value)!;
+    limits[model.toLowerCase()] = {
+      context: Number(context),
+      ...(output ? { maxOutput: Number(output) } : {}),
+    };
+  }
+  return limits;
+}
+
+function parseRoutes(env: Record<string, string | undefined>): TaskRoutes {
+  const routes: TaskRoutes = {};
+  for (const slot of ROUTE_SLOTS) {
+    const list = (env[ROUTE_VARIABLE[slot]] ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+    if (list.length) routes[slot] = list;
+  }
+  return routes;
 }
 
 /** The key of a `PROXY_API_KEY` entry, `name=key` or a bare key (which may end in `==`). */
@@ -326,6 +416,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     usageDb: e.USAGE_DB === undefined ? undefined : /^off$/i.test(e.USAGE_DB) ? null : e.USAGE_DB,
     usageRetentionDays: number(e.USAGE_RETENTION_DAYS, 30),
+    azureDeploymentModels: Object.fromEntries(splitPairs(e.AZURE_DEPLOYMENT_MODELS ?? "")),
+    modelLimits: parseLimits(e.MODEL_LIMITS),
+    routes: parseRoutes(env),
+    longContextThreshold: e.LONG_CONTEXT_THRESHOLD === undefined
+      ? undefined
+      : Number(e.LONG_CONTEXT_THRESHOLD),
+    routerScript: e.ROUTER_SCRIPT,
+    routerTimeoutMs: number(e.ROUTER_TIMEOUT_MS, 1_000),
   };
   const problems: string[] = [];
   for (const provider of [preferredProvider, ...fallbackProviders]) {

@@ -4,7 +4,7 @@ import { createFakeUpstream, DIALECTS, type Recorded, type Reply } from "../benc
 import { ProxyError } from "../lib/anthropic/errors.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { retryDelay } from "../lib/upstream/retry.ts";
-import { route } from "../lib/routing/route.ts";
+import { route as routeWithInfo } from "../lib/routing/route.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { parseClientSse, testConfig } from "./helpers.ts";
 
@@ -13,6 +13,10 @@ const BODY = {
   max_tokens: 100,
   messages: [{ role: "user", content: "hi" }],
 };
+
+/** The provider and model of each target (the resolved limits are tested in windows_test.ts). */
+const route = (...args: Parameters<typeof routeWithInfo>) =>
+  routeWithInfo(...args).map(({ provider, model }) => ({ provider, model }));
 
 function setup(env: Record<string, string>, responder: (r: Recorded, i: number) => Reply) {
   const upstream = createFakeUpstream(responder);

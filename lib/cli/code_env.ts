@@ -15,7 +15,8 @@
  */
 import type { Config, Provider } from "../config.ts";
 import { geminiModelInfo, openaiModelInfo } from "../routing/models.ts";
-import { route } from "../routing/route.ts";
+import { limitsOf, route } from "../routing/route.ts";
+import { compactEnv } from "../routing/client_env.ts";
 
 /** Context window and output cap of one backend model. */
 export interface ModelLimits {
@@ -63,9 +64,11 @@ export function claudeCodeLimitsEnv(
 ): Record<string, string> {
   const target = route(options.model ?? MAIN_MODEL, config)[0];
   if (!target) return {};
-  const limits = modelLimits(target.provider, target.model);
+  // Routing's limits follow Azure deployments (AZURE_DEPLOYMENT_MODELS) and MODEL_LIMITS.
+  const limits = limitsOf(target, config) ?? modelLimits(target.provider, target.model);
   return {
-    CLAUDE_CODE_AUTO_COMPACT_WINDOW: String(limits.context),
+    // Windows under Claude Code's 100k minimum need its percentage override too.
+    ...compactEnv(limits.context),
     CLAUDE_CODE_MAX_CONTEXT_TOKENS: String(limits.context),
     CLAUDE_CODE_MAX_OUTPUT_TOKENS: String(limits.maxOutput),
   };
@@ -82,7 +85,8 @@ export function modelWindows(config: Config): Record<string, number> {
   const windows: Record<string, number> = {};
   for (const family of FAMILIES) {
     for (const target of route(family, config)) {
-      windows[target.model] ??= modelLimits(target.provider, target.model).context;
+      windows[target.model] ??= (limitsOf(target, config) ??
+        modelLimits(target.provider, target.model)).context;
     }
   }
   return windows;

@@ -1,9 +1,11 @@
 /**
  * What the proxy knows about backend models: output cap, context window, and whether the model
- * reasons (which changes the parameters it accepts).
+ * reasons (which changes the parameters it accepts). Windows and caps come from the catalog
+ * (`catalog.ts`) when it knows the model; the table below covers what no catalog has.
  *
  * @module
  */
+import { catalogEntry, type CatalogFamily } from "./catalog.ts";
 
 /** Limits and capabilities of a backend model. */
 export interface ModelInfo {
@@ -19,6 +21,18 @@ export interface ModelInfo {
   noStop?: boolean;
   /** Served only by the Responses API (codex, -pro, deep research). */
   responsesOnly?: boolean;
+  /** Accepts images (undefined: not known). */
+  vision?: boolean;
+  /** Where the window and cap come from: `MODEL_LIMITS`, a catalog, the table, or a guess. */
+  source?: "override" | "models.dev" | "genai-prices" | "table" | "default";
+}
+
+/** A user's own limits for a model (`MODEL_LIMITS=model=context/output`). */
+export interface LimitOverride {
+  /** Context window in tokens. */
+  context: number;
+  /** Output cap in tokens (default: the known or assumed cap, at most the window). */
+  maxOutput?: number;
 }
 
 // Ordered: the first pattern that matches wins, so specific names come before families.
@@ -45,14 +59,66 @@ const OPENAI_MODELS: Array<[RegExp, ModelInfo]> = [
 /** Limits assumed for a model the proxy does not know (OpenAI-compatible local servers). */
 export const UNKNOWN_MODEL: ModelInfo = { maxOutput: 8_192, context: 128_000, reasoning: false };
 
-/** Looks up an OpenAI-family model by id (a `provider/` prefix or date suffix is fine). */
-export function openaiModelInfo(model: string): ModelInfo {
+/** Options of {@link openaiModelInfo}. */
+export interface ModelInfoOptions {
+  /** Which catalog lists the model (default `openai`). */
+  family?: CatalogFamily;
+  /** The user's limits for this model, which win over every catalog. */
+  override?: LimitOverride;
+}
+
+/**
+ * Looks up an OpenAI-family model by id (a `provider/` prefix or date suffix is fine): the
+ * table's reasoning facts, with the window and output cap from the user's override, else the
+ * catalog, else the table.
+ */
+export function openaiModelInfo(model: string, options: ModelInfoOptions = {}): ModelInfo {
   const id = model.toLowerCase().replace(/^.*\//, "");
   const responsesOnly = RESPONSES_ONLY.test(id);
-  for (const [pattern, info] of OPENAI_MODELS) {
-    if (pattern.test(id)) return responsesOnly ? { ...info, responsesOnly } : info;
+  const known = OPENAI_MODELS.find(([pattern]) => pattern.test(id))?.[1];
+  let info: ModelInfo = known
+    ? { ...known, source: "table" }
+    : { ...UNKNOWN_MODEL, source: "default" };
+  if (responsesOnly) info = { ...info, responsesOnly, reasoning: known ? info.reasoning : true };
+  const listed = catalogEntry(options.family ?? "openai", id);
+  if (listed) {
+    info.context = listed.context ?? info.context;
+    info.maxOutput = listed.maxOutput ?? (known ? info.maxOutput : Math.min(info.context, 32_768));
+    info.vision = listed.vision;
+    info.source = listed.source;
   }
-  return responsesOnly ? { ...UNKNOWN_MODEL, reasoning: true, responsesOnly } : UNKNOWN_MODEL;
+  return withOverride(info, options.override);
+}
+
+/** Applies a user's limits; the output cap never exceeds the window. */
+export function withOverride<T extends { maxOutput: number; context?: number }>(
+  info: T,
+  override: LimitOverride | undefined,
+): T & { source?: ModelInfo["source"] } {
+  if (!override) return info;
+  const maxOutput = Math.min(override.maxOutput ?? info.maxOutput, override.context);
+  return { ...info, context: override.context, maxOutput, source: "override" };
+}
+
+/**
+ * The model an Azure deployment runs: its `AZURE_DEPLOYMENT_MODELS` entry, else the deployment
+ * name itself (a deployment named after its model needs no entry). Limits, reasoning parameters
+ * and the Chat/Responses choice follow this model; the ledger prices it.
+ *
+ * @example
+ * ```ts
+ * import { modelBehindDeployment } from "./models.ts";
+ * const config = { azureDeploymentModels: { "my-big-deploy": "gpt-4.1" } };
+ * console.log(modelBehindDeployment(config, "my-big-deploy")); // "gpt-4.1"
+ * console.log(modelBehindDeployment(config, "o4-mini")); // "o4-mini"
+ * ```
+ */
+export function modelBehindDeployment(
+  config: { azureDeploymentModels: Record<string, string> },
+  deployment: string,
+): string {
+  return config.azureDeploymentModels[deployment] ??
+    config.azureDeploymentModels[deployment.toLowerCase()] ?? deployment;
 }
 
 const RESPONSES_ONLY = /codex|(^|-)pro($|-)|deep-research|computer-use/;
@@ -61,6 +127,8 @@ const RESPONSES_ONLY = /codex|(^|-)pro($|-)|deep-research|computer-use/;
 export interface GeminiModelInfo {
   /** Largest `maxOutputTokens`. */
   maxOutput: number;
+  /** Context window in tokens (from the catalog; 1M for the 2.5 and 3 families). */
+  context?: number;
   /** Thinking control: a token budget (2.5), a level (3), or none. */
   thinking: "budget" | "level" | "none";
   /** Smallest and largest budget (2.5). */
@@ -69,8 +137,19 @@ export interface GeminiModelInfo {
   levels?: string[];
 }
 
-/** Looks up a Gemini model by id. */
-export function geminiModelInfo(model: string): GeminiModelInfo {
+/** Looks up a Gemini model by id, with its window (and cap) from the override or the catalog. */
+export function geminiModelInfo(model: string, override?: LimitOverride): GeminiModelInfo {
+  const info = geminiTable(model);
+  const listed = catalogEntry("google", model);
+  const context = listed?.context ??
+    (/^gemini-(2\.5|3)/.test(model.replace(/^.*\//, "")) ? 1_048_576 : 32_768);
+  return withOverride(
+    { ...info, context, maxOutput: listed?.maxOutput ?? info.maxOutput },
+    override,
+  );
+}
+
+function geminiTable(model: string): GeminiModelInfo {
   const id = model.toLowerCase().replace(/^.*\//, "").replace(/^models\//, "");
   if (/^gemini-3/.test(id)) {
     const levels = id.includes("pro") ? ["LOW", "HIGH"] : ["MINIMAL", "LOW", "MEDIUM", "HIGH"];

@@ -5,6 +5,12 @@
  * @module
  */
 import type { Config, ModelSet, Provider } from "../config.ts";
+import {
+  geminiModelInfo,
+  modelBehindDeployment,
+  type ModelInfo,
+  openaiModelInfo,
+} from "./models.ts";
 
 /** Where one request may go. */
 export interface Target {
@@ -12,6 +18,77 @@ export interface Target {
   provider: Provider;
   /** The backend's model id (an Azure deployment name for `azure`). */
   model: string;
+  /** OpenAI-family limits and reasoning facts resolved with the configuration (the model behind
+   * an Azure deployment, `MODEL_LIMITS`); looked up from `model` when absent. */
+  info?: ModelInfo;
+}
+
+/** A model's window and output cap as routing sees them. */
+export interface Limits {
+  /** Context window in tokens. */
+  context: number;
+  /** Output cap in tokens. */
+  maxOutput: number;
+  /** Accepts images (undefined: not known). */
+  vision?: boolean;
+  /** Where the numbers come from (`override`, `models.dev`, `genai-prices`, `table`, `default`). */
+  source: string;
+}
+
+/**
+ * The window and output cap of a target, or undefined for the Anthropic passthrough (Anthropic
+ * checks its own window and answers with its own exact error).
+ */
+export function limitsOf(target: Target, config: Config): Limits | undefined {
+  if (target.provider === "anthropic") return undefined;
+  if (target.provider === "google") {
+    const info = geminiModelInfo(target.model, override(config, target));
+    return {
+      context: info.context ?? 1_048_576,
+      maxOutput: info.maxOutput,
+      vision: true,
+      source: (info as { source?: string }).source ?? "catalog",
+    };
+  }
+  const info = target.info ?? resolveInfo(target, config);
+  return {
+    context: info.context,
+    maxOutput: info.maxOutput,
+    vision: info.vision,
+    source: info.source ?? "table",
+  };
+}
+
+function override(config: Config, target: Target) {
+  const limits = config.modelLimits;
+  const model = target.model.toLowerCase();
+  return limits[`${target.provider}/${model}`] ?? limits[model] ??
+    (target.provider === "google" ? limits[`gemini/${model}`] : undefined);
+}
+
+/** OpenAI-family facts of a target: Azure deployments take their model's, overrides win. */
+function resolveInfo(target: Target, config: Config): ModelInfo {
+  const azure = target.provider === "azure";
+  const model = azure ? modelBehindDeployment(config, target.model) : target.model;
+  const own = override(config, target) ??
+    (model !== target.model ? override(config, { ...target, model }) : undefined);
+  return openaiModelInfo(model, { family: azure ? "azure" : "openai", override: own });
+}
+
+/** Attaches the resolved limits to OpenAI-family targets. */
+function resolved(target: Target, config: Config): Target {
+  if (target.provider !== "openai" && target.provider !== "azure") return target;
+  return { ...target, info: resolveInfo(target, config) };
+}
+
+/**
+ * The targets of a configured model list (`ROUTE_THINK=openai/o3,gemini/gemini-2.5-pro`): a
+ * known `provider/` prefix picks the provider, any other name goes to the preferred provider.
+ */
+export function targetsOf(models: string[], config: Config): Target[] {
+  return models.map((name) =>
+    resolved(pinned(name) ?? { provider: config.preferredProvider, model: name }, config)
+  );
 }
 
 const PREFIXES: Record<string, Provider> = {
@@ -47,14 +124,21 @@ function sized(models: ModelSet, lower: string): string | undefined {
 export function route(requested: string, config: Config): Target[] {
   const name = requested.trim();
   const explicit = pinned(name);
-  if (explicit) return [explicit];
+  if (explicit) return [resolved(explicit, config)];
   const lower = name.toLowerCase();
-  if (!lower.startsWith("claude")) return [{ provider: config.preferredProvider, model: name }];
+  if (!lower.startsWith("claude")) {
+    return [resolved({ provider: config.preferredProvider, model: name }, config)];
+  }
   return [config.preferredProvider, ...config.fallbackProviders].map((provider) => {
     const model = sized(config.models[provider], lower) ?? name;
     // A configured model may carry a prefix of its own (`BIG_MODEL=gemini/gemini-2.5-pro`).
-    return pinned(model) ?? { provider, model };
+    return resolved(pinned(model) ?? { provider, model }, config);
   });
+}
+
+/** True when `name` names a provider explicitly (`openai/gpt-5`, `gemini/…`). */
+export function isPinned(name: string): boolean {
+  return pinned(name.trim()) !== undefined;
 }
 
 /** The Claude names `/v1/models` advertises. */

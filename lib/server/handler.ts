@@ -34,6 +34,8 @@ import { authenticate } from "./auth.ts";
 import { withFallback } from "../upstream/retry.ts";
 import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
 import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
+import { decideRoute } from "../routing/decide.ts";
+import { loadRouterScript, type RouterScript } from "../routing/router_script.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
 import { webSearchOf } from "../anthropic/web_search.ts";
 import { VERSION } from "../version.ts";
@@ -59,6 +61,9 @@ export interface HandlerOptions {
   usage?: UsageTracker;
   /** Called once per request with its finished record (the one its log line is rendered from). */
   onRecord?: (record: RequestRecord) => void;
+  /** The loaded `ROUTER_SCRIPT` (main.ts loads it before serving); loaded on first use when
+   * absent and `config.routerScript` is set. */
+  routerScript?: RouterScript;
 }
 
 /** A request handler. */
@@ -93,6 +98,14 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     usage,
     refusedKeys: new Set(),
   };
+  if (config.routerScript) {
+    ctx.router = options.routerScript
+      ? Promise.resolve(options.routerScript)
+      : loadRouterScript(config.routerScript).catch((error) => {
+        log.info(`router script ${config.routerScript} not loaded: ${describe(error)}`);
+        return undefined;
+      });
+  }
 
   return async (request) => {
     const url = new URL(request.url);
@@ -228,6 +241,8 @@ interface ServerContext {
   usage: UsageTracker;
   /** Key variables whose refusal has been logged loudly already. */
   refusedKeys: Set<string>;
+  /** The `ROUTER_SCRIPT`, loaded once. */
+  router?: Promise<RouterScript | undefined>;
 }
 
 const ROUTES: Record<string, string[]> = {
@@ -448,13 +463,22 @@ async function handleMessages(
   const body = await readBody(request, MessagesRequestSchema, ctx.config.maxBodyBytes);
   entry.facts.model = body.model;
   await checkBudget(ctx.usage, entry.facts.key!, ctx.config);
-  const targets = route(body.model, ctx.config);
+  // A prompt too long for every window fails here: the record still names the model.
+  entry.record.clientModel = body.model;
+  const decision = await decideRoute(body, ctx.config, {
+    headers: request.headers,
+    script: await ctx.router,
+    log: ctx.log,
+    requestId: entry.requestId,
+  });
+  const { targets } = decision;
   const [first] = targets;
   const stream = body.stream === true;
   Object.assign(entry.record, {
     clientModel: body.model,
     provider: first.provider,
     backendModel: first.model,
+    route: decision.route,
     stream,
     messages: body.messages.length,
     tools: body.tools?.length ?? 0,

@@ -88,6 +88,9 @@ export interface RequestRecord {
   provider?: string;
   /** The backend model (or Azure deployment) that served it. */
   backendModel?: string;
+  /** What chose the backend model: `default`, `pinned`, `marker`, `script`, `long_context`,
+   * `think`, `background`, `subagent`, `image`, `web_search`. */
+  route?: string;
   /** Which API served it; `local` for answers made by the proxy. */
   api?: ApiName;
   /** True for a streaming (SSE) answer. */
@@ -146,6 +149,7 @@ export function formatRecord(record: RequestRecord, format: LogFormat): string {
   if (record.clientModel !== undefined) {
     parts.push(record.clientModel);
     if (record.provider) parts.push("→", `${record.provider}/${record.backendModel}`);
+    if (record.route) parts.push(`route=${record.route}`);
     if (record.api) parts.push(`api=${record.api}`);
     if (record.stream !== undefined) parts.push(record.stream ? "stream" : "sync");
     if (record.messages !== undefined) parts.push(`messages=${record.messages}`);

@@ -119,6 +119,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         sessionKey: context.headers?.get("x-claude-code-session-id") ?? undefined,
         searchContextSize: config.webSearchContextSize,
         withoutWebSearch: endpoint.provider === "azure" && !azureV1,
+        info: target.info,
       };
       context.api = `${endpoint.provider}-responses` as ApiName;
       let translation = toResponsesRequest(request, target.model, options);
@@ -168,7 +169,10 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     (endpoint: OpenAIEndpoint, path: (model: string) => string): Backend["open"] =>
     async (request, target, context) => {
       context.api = `${endpoint.provider}-chat` as ApiName;
-      const translation = toChatRequest(request, target.model, { provider: endpoint.provider });
+      const translation = toChatRequest(request, target.model, {
+        provider: endpoint.provider,
+        info: target.info,
+      });
       logDropped(context, translation.dropped);
       context.toolCount = translation.toolCount;
       context.log.debug(() =>
@@ -206,7 +210,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
   ): Backend => ({
     canSearch: () => searchable,
     async open(request, target, context) {
-      const info = openaiModelInfo(target.model);
+      // The routed target carries the facts of the model behind an Azure deployment.
+      const info = target.info ?? openaiModelInfo(target.model);
       const mode = config.openaiApiMode;
       const search = searchable === true && webSearchOf(request.tools) !== undefined;
       // OpenAI-compatible servers rarely have /responses: auto keeps them on Chat.

@@ -1,0 +1,201 @@
+/**
+ * Task routes with the requests Claude Code 2.1.332 really sends (tests/testdata/claude_code_*:
+ * recorded against a fake upstream): which request takes which route, pins by name and by
+ * marker, fallbacks per route, and the route in the log line.
+ */
+import assert from "node:assert/strict";
+import {
+  createFakeUpstream,
+  type Recorded,
+  responsesDialect,
+  textReply,
+} from "../bench/fake_upstream.ts";
+import type { MessagesRequest } from "../lib/anthropic/schema.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { requestTraits } from "../lib/routing/task_routes.ts";
+import { testConfig, testdata } from "./helpers.ts";
+
+type Fixture = MessagesRequest & { _headers?: Record<string, string> };
+
+function fixture(name: string): Fixture {
+  return JSON.parse(testdata(`claude_code_${name}.json`));
+}
+
+const ROUTES = {
+  ROUTE_BACKGROUND: "openai/gpt-4.1-nano",
+  ROUTE_THINK: "openai/o3",
+  ROUTE_IMAGE: "openai/gpt-4o",
+  ROUTE_WEB_SEARCH: "openai/gpt-4o-search-preview",
+  ROUTE_SUBAGENT: "openai/gpt-4.1-mini",
+};
+
+function setup(env: Record<string, string> = ROUTES, fail: string[] = []) {
+  const upstream = createFakeUpstream((request: Recorded) =>
+    fail.includes(String(request.body.model))
+      ? { status: 500, error: { error: { message: "down" } } }
+      : request.url.endsWith("/responses")
+      ? responsesDialect().text(["ok"])
+      : textReply(["ok"])
+  );
+  const lines: string[] = [];
+  const handler = createHandler(testConfig(env), {
+    fetch: upstream.fetch,
+    logger: createLogger({ write: (line) => lines.push(line) }),
+  });
+  const send = async (body: Fixture, headers: Record<string, string> = {}) => {
+    const { _headers, ...request } = body;
+    const response = await handler(
+      new Request("http://proxy/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json", ..._headers, ...headers },
+        body: JSON.stringify({ ...request, stream: false }),
+      }),
+    );
+    const text = await response.text();
+    return { status: response.status, text, model: upstream.requests.at(-1)?.body.model };
+  };
+  return { send, lines, upstream };
+}
+
+Deno.test("requestTraits() reads Claude Code's real request shapes", async (t) => {
+  await t.step("a main-loop turn: thinking is on, but it is no think request", () => {
+    const traits = requestTraits(fixture("turn1"));
+    assert.deepEqual(traits, {
+      subagent: false,
+      think: false,
+      background: false,
+      webSearch: false,
+      image: false,
+    });
+  });
+  await t.step("a sub-agent: cc_is_subagent=true in the billing line", () => {
+    const { _headers: _, ...body } = fixture("subagent");
+    assert.equal(requestTraits(body).subagent, true);
+    assert.equal(
+      requestTraits(fixture("turn1"), new Headers({ "x-claude-code-agent-id": "a1" })).subagent,
+      true,
+    );
+  });
+  await t.step("ultrathink: Claude Code's keyword note in the turn", () => {
+    assert.equal(requestTraits(fixture("ultrathink")).think, true);
+  });
+  await t.step("the ultrathink note of an earlier turn does not count", () => {
+    const body = fixture("ultrathink");
+    body.messages = [
+      ...body.messages,
+      { role: "assistant", content: "4" },
+      { role: "user", content: "thanks" },
+    ];
+    assert.equal(requestTraits(body).think, false);
+  });
+  await t.step("/effort max (output_config.effort)", () => {
+    assert.equal(requestTraits(fixture("effort_max")).think, true);
+  });
+  await t.step("plan mode", () => {
+    assert.equal(requestTraits(fixture("plan_mode")).think, true);
+  });
+  await t.step("a large thinking budget (older clients)", () => {
+    const body = { ...fixture("turn1"), thinking: { type: "enabled", budget_tokens: 31_999 } };
+    assert.equal(requestTraits(body as MessagesRequest).think, true);
+  });
+  await t.step("a marker in the system prompt pins a model", () => {
+    const body = fixture("subagent");
+    body.system = [
+      ...(body.system as Array<{ type: "text"; text: string }>),
+      {
+        type: "text",
+        text: "You review code. <ccproxy-model>gemini/gemini-2.5-pro</ccproxy-model>",
+      },
+    ];
+    assert.equal(requestTraits(body).marker, "gemini/gemini-2.5-pro");
+  });
+});
+
+Deno.test("each Claude Code request takes its task route, and the log line names it", async (t) => {
+  const { send, lines } = setup();
+  const cases: Array<[string, Fixture, string, string]> = [
+    ["main loop", fixture("turn1"), "gpt-4.1", "default"],
+    ["sub-agent", fixture("subagent"), "gpt-4.1-mini", "subagent"],
+    ["ultrathink", fixture("ultrathink"), "o3", "think"],
+    ["plan mode", fixture("plan_mode"), "o3", "think"],
+    ["effort max", fixture("effort_max"), "o3", "think"],
+    [
+      "background (haiku)",
+      { ...fixture("turn1"), model: "claude-haiku-4-5" },
+      "gpt-4.1-nano",
+      "background",
+    ],
+    [
+      "web search",
+      {
+        ...fixture("turn1"),
+        tools: [{ type: "web_search_20250305", name: "web_search", max_uses: 8 }],
+      } as Fixture,
+      "gpt-4o-search-preview",
+      "web_search",
+    ],
+    [
+      "image",
+      {
+        ...fixture("turn1"),
+        messages: [{
+          role: "user",
+          content: [
+            {
+              type: "image",
+              source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
+            },
+            { type: "text", text: "what is this?" },
+          ],
+        }],
+      } as Fixture,
+      "gpt-4o",
+      "image",
+    ],
+  ];
+  for (const [name, body, model, route] of cases) {
+    await t.step(name, async () => {
+      const result = await send(body);
+      assert.equal(result.status, 200, result.text);
+      // A web search request is answered locally only when no route serves it.
+      assert.equal(result.model, model);
+      assert.match(
+        lines.at(-1)!,
+        new RegExp(` → openai/${model.replaceAll(".", "\\.")} route=${route} `),
+      );
+    });
+  }
+});
+
+Deno.test("without task routes every Claude Code request takes the sized default", async () => {
+  const { send } = setup({});
+  for (const name of ["subagent", "ultrathink", "plan_mode", "effort_max"]) {
+    assert.equal((await send(fixture(name))).model, "gpt-4.1", name);
+  }
+});
+
+Deno.test("a pinned model name (/model openai/gpt-5) skips the task routes", async () => {
+  const { send, lines } = setup();
+  const result = await send({ ...fixture("ultrathink"), model: "openai/gpt-5" });
+  assert.equal(result.model, "gpt-5");
+  assert.match(lines.at(-1)!, / route=pinned /);
+});
+
+Deno.test("a system-prompt marker pins a sub-agent's model", async () => {
+  const { send, lines } = setup();
+  const body = fixture("subagent");
+  body.system = [
+    ...(body.system as Array<{ type: "text"; text: string }>),
+    { type: "text", text: "<ccproxy-model>openai/gpt-5-mini</ccproxy-model>" },
+  ];
+  assert.equal((await send(body)).model, "gpt-5-mini");
+  assert.match(lines.at(-1)!, / route=marker /);
+});
+
+Deno.test("a route's own fallbacks come first, then the default targets", async () => {
+  const { send, upstream } = setup({ ROUTE_THINK: "openai/o3,openai/o4-mini" }, ["o3", "o4-mini"]);
+  const result = await send(fixture("ultrathink"));
+  assert.equal(result.status, 200);
+  assert.deepEqual(upstream.requests.map((r) => r.body.model), ["o3", "o4-mini", "gpt-4.1"]);
+});
