@@ -137,7 +137,7 @@ Deno.test("POST /v1/messages answers non-streaming requests", async (t) => {
     assert.equal(lines.length, 1);
     assert.match(
       lines[0],
-      /^\S+ req_\w+ POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 route=default api=openai-chat sync messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
+      /^\S+ req_\w+ POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 api=openai-chat sync messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
     );
   });
 });
@@ -602,7 +602,7 @@ Deno.test("every request gets one log line, failures and plain routes included",
   assert.equal(lines.length, 4, lines.join("\n"));
   assert.match(
     lines[0],
-    / POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 route=default api=openai-chat stream messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
+    / POST \/v1\/messages claude-opus-5-5 → openai\/gpt-4\.1 api=openai-chat stream messages=1 tools=0 200 [\d.]+ms ttft=[\d.]+ms in=12 out=5$/,
   );
   assert.match(
     lines[1],

@@ -149,7 +149,8 @@ export function formatRecord(record: RequestRecord, format: LogFormat): string {
   if (record.clientModel !== undefined) {
     parts.push(record.clientModel);
     if (record.provider) parts.push("→", `${record.provider}/${record.backendModel}`);
-    if (record.route) parts.push(`route=${record.route}`);
+    // The sized default is the common case: the text line names only other routes.
+    if (record.route && record.route !== "default") parts.push(`route=${record.route}`);
     if (record.api) parts.push(`api=${record.api}`);
     if (record.stream !== undefined) parts.push(record.stream ? "stream" : "sync");
     if (record.messages !== undefined) parts.push(`messages=${record.messages}`);
