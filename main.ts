@@ -335,9 +335,9 @@ function refuse(message: string): Handler {
 
 /** The `deno serve` / Deno Deploy entry: configured from the environment on first use. */
 const entry: Deno.ServeDefaultExport = {
-  fetch(request: Request): Promise<Response> {
+  fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
     deployed ??= serveHandler();
-    return deployed(request);
+    return deployed(request, info);
   },
 };
 export default entry;

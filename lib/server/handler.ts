@@ -42,6 +42,8 @@ import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
 import { checkBudget } from "../usage/budgets.ts";
 import { parseQuery, summarize } from "../usage/summary.ts";
+import { DashboardFeed, type RouteRow } from "../dashboard/feed.ts";
+import { serveDashboard } from "../dashboard/routes.ts";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -67,7 +69,7 @@ export interface HandlerOptions {
 }
 
 /** A request handler. */
-export type Handler = (request: Request) => Promise<Response>;
+export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -106,13 +108,22 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
         return undefined;
       });
   }
+  let dashboard: DashboardFeed | undefined;
+  const feed = () =>
+    dashboard ??= new DashboardFeed({
+      usage,
+      routes: () => routingTable(config),
+      version: VERSION,
+    });
 
-  return async (request) => {
+  return async (request, info) => {
     const url = new URL(request.url);
     const entry = new RequestLog(ctx, request.method, url.pathname);
     let response: Response;
     try {
-      response = await dispatch(request, url, entry, ctx);
+      response = url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/")
+        ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
+        : await dispatch(request, url, entry, ctx);
     } catch (error) {
       response = errorResponse(error, entry, ctx);
     }
@@ -483,6 +494,13 @@ async function handleMessages(
     messages: body.messages.length,
     tools: body.tools?.length ?? 0,
   });
+  ctx.usage.start({
+    requestId: entry.requestId,
+    started: Date.now(),
+    key: entry.facts.key ?? "anonymous",
+    model: body.model,
+    target: `${first.provider}/${first.model}`,
+  });
   const events = await openEvents(body, targets, request, ctx, entry);
   if (!stream) {
     const message = await accumulate(events);
@@ -642,6 +660,14 @@ function searchTargets(
   if (!searching.length) notes.push(`web-search=unavailable (${reason})`);
   else notes.push(`web-search=${searching[0].provider}`);
   return searching;
+}
+
+/** The routing table the dashboard shows: each advertised name and its targets in order. */
+function routingTable(config: Config): RouteRow[] {
+  return ADVERTISED_MODELS.map((m) => ({
+    model: m.id,
+    target: route(m.id, config).map((t) => `${t.provider}/${t.model}`).join(", "),
+  }));
 }
 
 function mappedModels(config: Config) {
