@@ -88,6 +88,20 @@ Deno.test("claudeCodeLimitsEnv() gives the main model's window and output cap", 
   );
   assert.equal(gemini.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "1048576");
   assert.equal(gemini.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "65536");
+  const o3 = claudeCodeLimitsEnv(testConfig(), { model: "openai/o3" });
+  assert.equal(o3.CLAUDE_CODE_MAX_CONTEXT_TOKENS, "200000", "a model the user names");
+  assert.equal(o3.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "100000");
+  const local = claudeCodeLimitsEnv(
+    testConfig({ BIG_MODEL: "qwen3", SMALL_MODEL: "qwen3", MODEL_LIMITS: "qwen3=32768/8192" }),
+  );
+  assert.equal(local.CLAUDE_CODE_AUTO_COMPACT_WINDOW, "100000", "Claude Code's minimum");
+  assert.ok(Number(local.CLAUDE_AUTOCOMPACT_PCT_OVERRIDE) < 40, "lowered to fit 32k");
+  assert.equal(local.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "8192");
+  assert.deepEqual(
+    claudeCodeLimitsEnv(testConfig({ PREFERRED_PROVIDER: "anthropic", ANTHROPIC_API_KEY: "a" })),
+    {},
+    "the passthrough keeps Claude Code's own defaults",
+  );
 });
 
 Deno.test("runCode() without claude on PATH says how to install it", async () => {

@@ -5,7 +5,8 @@
  * The variables were found in Claude Code 2.1.332's own behaviour, not guessed:
  * - `CLAUDE_CODE_MAX_OUTPUT_TOKENS` becomes the `max_tokens` of its requests (128000 without it);
  * - `CLAUDE_CODE_AUTO_COMPACT_WINDOW` lowers the window it compacts at (it takes the smaller of
- *   this and the Claude model's own window; 100k is its minimum), which `/context` then shows;
+ *   this and the Claude model's own window; 100k is its minimum), which `/context` then shows
+ *   (`lib/routing/client_env.ts` has the details, and the percentage for smaller windows);
  * - `CLAUDE_CODE_MAX_CONTEXT_TOKENS` is the window of a model name it does not know (such as
  *   `ANTHROPIC_MODEL=gpt-4.1`); Claude names ignore it.
  * - `ANTHROPIC_AUTH_TOKEN` (sent as `Authorization: Bearer`) rather than `ANTHROPIC_API_KEY`:
@@ -13,48 +14,26 @@
  *
  * @module
  */
-import type { Config, Provider } from "../config.ts";
-import { geminiModelInfo, openaiModelInfo } from "../routing/models.ts";
-import { limitsOf, route } from "../routing/route.ts";
-import { compactEnv } from "../routing/client_env.ts";
-
-/** Context window and output cap of one backend model. */
-export interface ModelLimits {
-  /** Context window in tokens. */
-  context: number;
-  /** Largest `max_tokens`. */
-  maxOutput: number;
-}
-
-/** Gemini 2.5 and 3 models take about a million tokens; older ones are assumed smaller. */
-const GEMINI_WINDOW = 1_048_576;
-
-/** The limits of a backend model as ccproxy knows them. */
-export function modelLimits(provider: Provider | string, model: string): ModelLimits {
-  if (provider === "google") {
-    const info = geminiModelInfo(model);
-    return {
-      context: /gemini-(2\.5|3)/.test(model) ? GEMINI_WINDOW : 128_000,
-      maxOutput: info.maxOutput,
-    };
-  }
-  if (provider === "anthropic") return { context: 200_000, maxOutput: 64_000 };
-  const info = openaiModelInfo(model);
-  return { context: info.context, maxOutput: info.maxOutput };
-}
+import type { Config } from "../config.ts";
+import { claudeCodeWindow, compactEnv } from "../routing/client_env.ts";
+import { limitsOf, route, type Target, targetsOf } from "../routing/route.ts";
 
 /** The name Claude Code asks for by default: its main loop runs on an opus-class model. */
 const MAIN_MODEL = "claude-opus-5-5";
 
 /**
- * The window and output-cap variables for the model that serves Claude Code's main loop
- * (`ANTHROPIC_MODEL` when the user names one, else the opus-class default).
+ * The window and output-cap variables for Claude Code on `config`'s models: the compact window
+ * routing computes for them all (`claudeCodeWindow`, the same as `ccproxy env` prints), and the
+ * output cap of the model serving the main loop. When the user names a model (`ANTHROPIC_MODEL`),
+ * that model's own window and cap. Empty for the Anthropic passthrough, whose defaults are right.
  *
  * @example
  * ```ts
  * import { loadConfig } from "../config.ts";
  * import { claudeCodeLimitsEnv } from "./code_env.ts";
- * const env = claudeCodeLimitsEnv(loadConfig({ OPENAI_API_KEY: "sk", BIG_MODEL: "gpt-4o" }));
+ * const env = claudeCodeLimitsEnv(
+ *   loadConfig({ OPENAI_API_KEY: "sk-test", BIG_MODEL: "gpt-4o", SMALL_MODEL: "gpt-4o-mini" }),
+ * );
  * console.log(env.CLAUDE_CODE_MAX_OUTPUT_TOKENS); // "16384"
  * ```
  */
@@ -62,14 +41,17 @@ export function claudeCodeLimitsEnv(
   config: Config,
   options: { model?: string } = {},
 ): Record<string, string> {
-  const target = route(options.model ?? MAIN_MODEL, config)[0];
-  if (!target) return {};
-  // Routing's limits follow Azure deployments (AZURE_DEPLOYMENT_MODELS) and MODEL_LIMITS.
-  const limits = limitsOf(target, config) ?? modelLimits(target.provider, target.model);
+  const main = route(options.model ?? MAIN_MODEL, config)[0];
+  const limits = main ? limitsOf(main, config) : undefined;
+  if (!limits) return {};
+  const window = options.model
+    ? limits.context
+    : claudeCodeWindow(config)?.window ?? limits.context;
   return {
     // Windows under Claude Code's 100k minimum need its percentage override too.
-    ...compactEnv(limits.context),
-    CLAUDE_CODE_MAX_CONTEXT_TOKENS: String(limits.context),
+    ...compactEnv(window),
+    // For a model name Claude Code does not know (`ANTHROPIC_MODEL=openai/o3`).
+    CLAUDE_CODE_MAX_CONTEXT_TOKENS: String(window),
     CLAUDE_CODE_MAX_OUTPUT_TOKENS: String(limits.maxOutput),
   };
 }
@@ -78,16 +60,18 @@ export function claudeCodeLimitsEnv(
 const FAMILIES = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"];
 
 /**
- * The context window of every backend model the configuration routes Claude names to (fallbacks
- * included), for the status line: `{"gpt-4.1": 1047576, …}`.
+ * The context window of every backend model the configuration may send a turn to (each Claude
+ * family with its fallbacks, and every task route), for the status line: `{"gpt-4.1": 1047576}`.
  */
 export function modelWindows(config: Config): Record<string, number> {
+  const targets: Target[] = [
+    ...FAMILIES.flatMap((family) => route(family, config)),
+    ...Object.values(config.routes).flatMap((models) => targetsOf(models ?? [], config)),
+  ];
   const windows: Record<string, number> = {};
-  for (const family of FAMILIES) {
-    for (const target of route(family, config)) {
-      windows[target.model] ??= (limitsOf(target, config) ??
-        modelLimits(target.provider, target.model)).context;
-    }
+  for (const target of targets) {
+    const context = limitsOf(target, config)?.context;
+    if (context !== undefined) windows[target.model] ??= context;
   }
   return windows;
 }
