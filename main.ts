@@ -166,7 +166,8 @@ export function envCommand(config: Config): string {
     }`,
     ...exportLines({
       ANTHROPIC_BASE_URL: `http://${host}:${config.port}`,
-      ANTHROPIC_API_KEY: config.proxyApiKeys[0] ?? "ccproxy",
+      // A bearer token: an API key in the environment makes interactive Claude Code ask first.
+      ANTHROPIC_AUTH_TOKEN: config.proxyApiKeys[0] ?? "ccproxy",
       ...known?.env,
     }),
   ].join("\n");

@@ -95,9 +95,14 @@ Deno.test("requestTraits() reads Claude Code's real request shapes", async (t) =
   await t.step("plan mode", () => {
     assert.equal(requestTraits(fixture("plan_mode")).think, true);
   });
-  await t.step("a large thinking budget (older clients)", () => {
-    const body = { ...fixture("turn1"), thinking: { type: "enabled", budget_tokens: 31_999 } };
-    assert.equal(requestTraits(body as MessagesRequest).think, true);
+  await t.step("a thinking budget says nothing: sonnet-4-5 gets 31999 on every request", () => {
+    const body = {
+      ...fixture("turn1"),
+      model: "claude-sonnet-4-5",
+      thinking: { type: "enabled", budget_tokens: 31_999 },
+      output_config: undefined,
+    };
+    assert.equal(requestTraits(body as unknown as MessagesRequest).think, false);
   });
   await t.step("a marker in the system prompt pins a model", () => {
     const body = fixture("subagent");

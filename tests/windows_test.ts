@@ -15,6 +15,7 @@ import { createHandler } from "../lib/server/handler.ts";
 import { limitsOf, route } from "../lib/routing/route.ts";
 import { modelBehindDeployment, openaiModelInfo } from "../lib/routing/models.ts";
 import { claudeCodeWindow, compactEnv } from "../lib/routing/client_env.ts";
+import { banner, envCommand } from "../main.ts";
 import { testConfig, testdata } from "./helpers.ts";
 
 const AZURE = {
@@ -222,5 +223,43 @@ Deno.test("claudeCodeWindow(): the smallest window Claude Code's requests reach"
   assert.equal(
     claudeCodeWindow(testConfig({ PREFERRED_PROVIDER: "anthropic", ANTHROPIC_API_KEY: "k" })),
     undefined,
+  );
+});
+
+Deno.test("GET /v1/models shows each mapping with its window", async () => {
+  const { handler } = setup({
+    ...AZURE,
+    AZURE_DEPLOYMENT_MODELS: "my-big-deploy=gpt-4.1,my-small-deploy=o4-mini",
+  });
+  const list = await (await handler(new Request("http://proxy/v1/models"))).json();
+  const opus = list.data.find((m: { id: string }) => m.id === "claude-opus-5-5");
+  assert.equal(opus.target, "azure/my-big-deploy");
+  assert.equal(opus.context_window, 1_047_576);
+  assert.equal(opus.max_output_tokens, 32_768);
+  assert.match(opus.display_name, /\(azure\/my-big-deploy, 1,047,576 tokens\)$/);
+  const haiku = list.data.find((m: { id: string }) => m.id === "claude-haiku-5-5");
+  assert.equal(haiku.context_window, 200_000);
+});
+
+Deno.test("the banner and `ccproxy env` print the lines that tell Claude Code the window", () => {
+  const config = testConfig({
+    OPENAI_BASE_URL: "http://127.0.0.1:11434/v1",
+    BIG_MODEL: "qwen3-coder:30b",
+    SMALL_MODEL: "qwen3-coder:30b",
+    MODEL_LIMITS: "qwen3-coder:30b=32768/8192",
+  });
+  assert.match(
+    banner(config, "127.0.0.1:8082"),
+    /window: {3}openai\/qwen3-coder:30b holds 32768 tokens; give claude CLAUDE_CODE_AUTO_COMPACT_WINDOW=100000 CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=30/,
+  );
+  assert.equal(
+    envCommand(config),
+    [
+      "# Claude Code through ccproxy (compacting at openai/qwen3-coder:30b's 32768-token window)",
+      "export ANTHROPIC_BASE_URL=http://127.0.0.1:8082",
+      "export ANTHROPIC_AUTH_TOKEN=ccproxy",
+      "export CLAUDE_CODE_AUTO_COMPACT_WINDOW=100000",
+      "export CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=30",
+    ].join("\n"),
   );
 });

@@ -6,9 +6,10 @@
  *   `cc_is_subagent=true`, and the request carries `x-claude-code-agent-id`;
  * - "ultrathink": the current turn carries Claude Code's note `The user included the keyword
  *   "ultrathink"`; `/effort high|xhigh|max` (or `CLAUDE_CODE_EFFORT_LEVEL`) sends
- *   `output_config.effort` above the default `medium`; older clients send a `thinking` budget.
- *   "think hard" is no keyword any more: it changes nothing in the request. `thinking` itself is
- *   on in almost every request (`{type: "adaptive"}`), so it says nothing;
+ *   `output_config.effort` above the default `medium`. "think hard" is no keyword any more: it
+ *   changes nothing in the request. `thinking` itself says nothing: it is on in almost every
+ *   request (`{type: "adaptive"}`), and for older models (`claude-sonnet-4-5`, `claude-haiku-4-5`)
+ *   Claude Code sends `{type: "enabled", budget_tokens: 31999}` on every request;
  * - plan mode: `safeguards[].classifier_context.permission_mode` is `plan`, and the turn says
  *   "Plan mode is active";
  * - background chores (titles, summaries, quota checks): a haiku-class model name;
@@ -23,7 +24,7 @@ import type { RouteSlot } from "../config.ts";
 export interface RequestTraits {
   /** Sent by a Claude Code sub-agent. */
   subagent: boolean;
-  /** Asks for deep thinking (ultrathink, high effort, a large budget) or is in plan mode. */
+  /** Asks for deep thinking (ultrathink, an effort above medium) or is in plan mode. */
   think: boolean;
   /** A haiku-class (background) request. */
   background: boolean;
@@ -41,8 +42,6 @@ const PLAN_MODE = "Plan mode is active.";
 const MARKER = /<ccproxy-model>\s*([^<\s]+)\s*<\/ccproxy-model>/;
 /** Efforts above Claude Code's default (`medium`). */
 const DEEP_EFFORTS = new Set(["high", "xhigh", "max"]);
-/** A thinking budget this large asks for deep thinking (Claude Code's old "think hard" level). */
-const DEEP_BUDGET = 16_000;
 
 /** Reads a request's traits; `headers` are the client's request headers. */
 export function requestTraits(request: MessagesRequest, headers?: Headers): RequestTraits {
@@ -85,11 +84,8 @@ function systemText(request: MessagesRequest): string {
 }
 
 function deepThinking(request: MessagesRequest): boolean {
-  const loose = request as { output_config?: { effort?: unknown }; thinking?: unknown };
-  const effort = loose.output_config?.effort;
+  const effort = (request as { output_config?: { effort?: unknown } }).output_config?.effort;
   if (typeof effort === "string" && DEEP_EFFORTS.has(effort)) return true;
-  const thinking = loose.thinking as { type?: string; budget_tokens?: number } | undefined;
-  if (thinking?.type === "enabled" && (thinking.budget_tokens ?? 0) >= DEEP_BUDGET) return true;
   return currentTurnSays(request, ULTRATHINK);
 }
 

@@ -33,7 +33,7 @@ import { redact, redactEvent } from "./redact.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "../upstream/retry.ts";
 import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
-import { ADVERTISED_MODELS, route, type Target } from "../routing/route.ts";
+import { ADVERTISED_MODELS, limitsOf, route, type Target } from "../routing/route.ts";
 import { decideRoute } from "../routing/decide.ts";
 import { loadRouterScript, type RouterScript } from "../routing/router_script.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
@@ -673,7 +673,7 @@ function routingTable(config: Config): RouteRow[] {
 function mappedModels(config: Config) {
   return ADVERTISED_MODELS.map((m) => {
     const [target] = route(m.id, config);
-    return { ...m, target: `${target.provider}/${target.model}` };
+    return { ...m, target: `${target.provider}/${target.model}`, limits: limitsOf(target, config) };
   });
 }
 
@@ -694,12 +694,22 @@ function serviceInfo(config: Config) {
 
 const CREATED_AT = "2025-01-01T00:00:00Z";
 
-function modelEntry(m: { id: string; display_name: string; target: string }) {
+function modelEntry(m: ReturnType<typeof mappedModels>[number]) {
+  const window = m.limits ? `, ${m.limits.context.toLocaleString("en-US")} tokens` : "";
   return {
     type: "model",
     id: m.id,
-    display_name: `${m.display_name} (${m.target})`,
+    display_name: `${m.display_name} (${m.target}${window})`,
     created_at: CREATED_AT,
+    // ccproxy's own fields: where the name goes and that model's limits.
+    target: m.target,
+    ...(m.limits
+      ? {
+        context_window: m.limits.context,
+        max_output_tokens: m.limits.maxOutput,
+        limits_source: m.limits.source,
+      }
+      : {}),
   };
 }
 

@@ -1,0 +1,140 @@
+/**
+ * End to end with the real Claude Code CLI: a conversation outgrows the backend model's window
+ * (a local model given a 40k window with `MODEL_LIMITS`). ccproxy answers the request that does
+ * not fit with Anthropic's exact `prompt is too long` before calling the upstream; Claude Code
+ * compacts (its summary request, answered by the fake upstream, fits), carries on from the
+ * summary, and finishes its task.
+ *
+ * Each `seq` run adds about 12k tokens; the third makes the prompt ~47k tokens.
+ */
+import assert from "node:assert/strict";
+import {
+  createFakeUpstream,
+  type Recorded,
+  serveFake,
+  textReply,
+  toolReply,
+} from "../bench/fake_upstream.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { claudeBinary, claudeEnv, claudeSupported } from "./claude_code.ts";
+import { testConfig } from "./helpers.ts";
+
+const WINDOW = 40_000;
+const SUMMARY_REQUEST = "CRITICAL: Respond with TEXT ONLY";
+const SUMMARY_MARK = "all three seq commands ran";
+
+/** The fake backend: three `seq` runs, a summary when asked for one, then the final answer. */
+function backend(request: Recorded) {
+  const conversation = JSON.stringify(request.body.messages ?? []);
+  if (conversation.includes(SUMMARY_REQUEST)) {
+    return textReply([
+      `<analysis>The user asked for three seq runs.</analysis>\n<summary>1. Primary Request: run three seq commands and report. Progress: ${SUMMARY_MARK}; only the final report is left.</summary>`,
+    ]);
+  }
+  if (!conversation.includes(SUMMARY_MARK)) {
+    for (const n of [1, 2, 3]) {
+      if (!conversation.includes(`seq ${n}00000 ${n}04000`)) {
+        return toolReply([{
+          id: `call_seq_${n}`,
+          name: "Bash",
+          args: { command: `seq ${n}00000 ${n}04000`, description: "Print numbers" },
+        }]);
+      }
+    }
+  }
+  return textReply(["FINISHED-AFTER-COMPACT: three runs reported."]);
+}
+
+Deno.test({
+  name: "Claude Code hits the window limit through ccproxy, compacts, and finishes its task",
+  ignore: !claudeSupported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-compact-" });
+    const upstream = createFakeUpstream(backend);
+    const fake = serveFake(upstream);
+    const lines: string[] = [];
+    const handler = createHandler(
+      testConfig({
+        OPENAI_BASE_URL: `${fake.url}/v1`,
+        BIG_MODEL: "local-coder",
+        SMALL_MODEL: "local-coder",
+        MODEL_LIMITS: `local-coder=${WINDOW}/8192`,
+      }),
+      { logger: createLogger({ write: (line) => lines.push(line) }) },
+    );
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    try {
+      const result = await new Deno.Command(await claudeBinary(), {
+        args: ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
+        cwd: work,
+        clearEnv: true,
+        env: claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(result.stdout);
+      const stderr = new TextDecoder().decode(result.stderr);
+      const log = lines.join("\n");
+      assert.equal(result.code, 0, `claude exited ${result.code}: ${stdout}${stderr}\n${log}`);
+      assert.match(stdout, /FINISHED-AFTER-COMPACT/);
+      if (Deno.env.get("SHOW_LOG")) console.log(log);
+
+      // The request that did not fit was refused here with Anthropic's exact words.
+      const refused = lines.filter((line) =>
+        / 400 /.test(line) && /prompt is too long: \d+ tokens > 40000 maximum/.test(line)
+      );
+      assert.ok(refused.length >= 1, log);
+      const bodies = upstream.requests.map((r) => JSON.stringify(r.body.messages ?? []));
+      assert.ok(
+        bodies.some((body) => body.includes(SUMMARY_REQUEST)),
+        "Claude Code asked for a summary",
+      );
+      const last = bodies.at(-1)!;
+      assert.ok(last.includes(SUMMARY_MARK), "the conversation carried on from the summary");
+      assert.ok(!last.includes("200001\\n200002"), "the compacted rounds are gone");
+    } finally {
+      await proxy.shutdown();
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Claude Code's --model openai/gpt-5 (or /model) reaches gpt-5 as a pinned route",
+  ignore: !claudeSupported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-pin-" });
+    const upstream = createFakeUpstream(() => textReply(["pinned ok"]));
+    const fake = serveFake(upstream);
+    const lines: string[] = [];
+    const handler = createHandler(
+      testConfig({ OPENAI_BASE_URL: `${fake.url}/v1`, ROUTE_THINK: "openai/o3" }),
+      { logger: createLogger({ write: (line) => lines.push(line) }) },
+    );
+    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    try {
+      const result = await new Deno.Command(await claudeBinary(), {
+        args: ["-p", "hi", "--model", "openai/gpt-5"],
+        cwd: work,
+        clearEnv: true,
+        env: claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(result.stdout);
+      assert.equal(result.code, 0, `${stdout}${new TextDecoder().decode(result.stderr)}`);
+      assert.match(stdout, /pinned ok/);
+      // Claude Code sends effort "high" for a name it does not know: the pin still wins.
+      assert.deepEqual(upstream.requests.map((r) => r.body.model), ["gpt-5"]);
+      assert.match(lines.join("\n"), /openai\/gpt-5 → openai\/gpt-5 route=pinned /);
+    } finally {
+      await proxy.shutdown();
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
