@@ -16,7 +16,7 @@ import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { dayOf, Ledger } from "../lib/usage/ledger.ts";
 import meta from "../deno.json" with { type: "json" };
-import { testConfig } from "./helpers.ts";
+import { testConfig, testdata } from "./helpers.ts";
 
 const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
 const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
@@ -143,6 +143,24 @@ Deno.test({
       const settings = JSON.parse(seen.args[1]);
       assert.equal(settings.statusLine.type, "command");
       assert.match(settings.statusLine.command, /statusline/);
+      // Claude Code runs the command with a shell, its JSON on stdin and its own environment.
+      const shell = new Deno.Command("sh", {
+        args: ["-c", settings.statusLine.command],
+        cwd: dir,
+        clearEnv: true,
+        env: seen.env,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      await ReadableStream.from([new TextEncoder().encode(testdata("claude_code_statusline.json"))])
+        .pipeTo(shell.stdin);
+      const status = await shell.output();
+      assert.equal(
+        new TextDecoder().decode(status.stdout),
+        "ccproxy unreachable · Opus 5.5 · 48k/128k ctx\n",
+        new TextDecoder().decode(status.stderr),
+      );
       assert.equal(seen.health, 200, "the proxy answered while claude ran");
       assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "key-a-0123456789abcdef");
       assert.equal(seen.env.ANTHROPIC_API_KEY, undefined, "no key prompt, no Anthropic key sent");
