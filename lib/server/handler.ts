@@ -44,6 +44,8 @@ import { checkBudget } from "../usage/budgets.ts";
 import { parseQuery, summarize } from "../usage/summary.ts";
 import { DashboardFeed, type RouteRow } from "../dashboard/feed.ts";
 import { serveDashboard } from "../dashboard/routes.ts";
+import { startRequestSpan, withSpan } from "../usage/telemetry.ts";
+import type { Span } from "@opentelemetry/api";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -119,11 +121,13 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   return async (request, info) => {
     const url = new URL(request.url);
     const entry = new RequestLog(ctx, request.method, url.pathname);
+    // The GenAI span (with OTEL_DENO=true): the upstream fetch runs inside it, as its child.
+    if (url.pathname === "/v1/messages") entry.span = startRequestSpan();
     let response: Response;
     try {
       response = url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/")
         ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
-        : await dispatch(request, url, entry, ctx);
+        : await withSpan(entry.span, () => dispatch(request, url, entry, ctx));
     } catch (error) {
       response = errorResponse(error, entry, ctx);
     }
@@ -145,6 +149,8 @@ class RequestLog {
   readonly facts: Partial<UnpricedRecord> & { web_search_requests?: number } = {};
   /** Set by a streaming answer: the record is written when the stream ends. */
   deferred = false;
+  /** The request's OpenTelemetry span, when telemetry is on. */
+  span?: Span;
   #ctx: ServerContext;
   #started = performance.now();
   #written = false;
@@ -197,7 +203,9 @@ class RequestLog {
     this.record.latencyMs = performance.now() - this.#started;
     if (usage && this.record.api !== "local") this.record.usage = usage;
     this.#ctx.log.request(this.record);
-    if (this.facts.endpoint) this.#ctx.usage.end(usageRecord(this.record, this.facts));
+    if (this.facts.endpoint) {
+      this.#ctx.usage.end(usageRecord(this.record, this.facts), this.span);
+    } else this.span?.end();
     try {
       this.#ctx.options.onRecord?.(this.record);
     } catch (error) {

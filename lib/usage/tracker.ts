@@ -8,6 +8,8 @@
 import type { Ledger } from "./ledger.ts";
 import { NANOS_PER_USD, priceNanos } from "./prices.ts";
 import type { UsageRecord } from "./record.ts";
+import { endRequestSpan } from "./telemetry.ts";
+import type { Span } from "@opentelemetry/api";
 
 /** A request that has started and not yet ended. */
 export interface InFlight {
@@ -76,10 +78,13 @@ export class UsageTracker {
     this.#emit({ type: "start", request });
   }
 
-  /** A request has ended: price it, store it, announce it. Returns at once; never throws. */
-  end(facts: UnpricedRecord): void {
+  /**
+   * A request has ended: price it, store it, announce it, and end its telemetry span. Returns at
+   * once; never throws.
+   */
+  end(facts: UnpricedRecord, span?: Span): void {
     this.inFlight.delete(facts.requestId);
-    const done = this.#finish(facts).catch((error) => {
+    const done = this.#finish(facts, span).catch((error) => {
       this.#options.log?.info(
         `usage: ${facts.requestId} not recorded: ${error instanceof Error ? error.message : error}`,
       );
@@ -99,7 +104,7 @@ export class UsageTracker {
     await (await this.ledger())?.close();
   }
 
-  async #finish(facts: UnpricedRecord): Promise<void> {
+  async #finish(facts: UnpricedRecord, span?: Span): Promise<void> {
     // Counting tokens is free at every provider.
     const nanos = facts.endpoint === "count_tokens" ? 0 : await priceNanos({
       provider: facts.provider,
@@ -112,6 +117,7 @@ export class UsageTracker {
       ...facts,
       costUsd: nanos === null ? null : nanos / NANOS_PER_USD,
     };
+    endRequestSpan(span, record);
     (await this.ledger())?.record(record);
     this.#emit({ type: "end", record });
   }

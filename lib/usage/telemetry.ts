@@ -1,0 +1,75 @@
+/**
+ * OpenTelemetry: with `OTEL_DENO=true` Deno exports its own HTTP server and fetch spans over
+ * OTLP; this adds one span per `/v1/messages` request carrying the GenAI semantic conventions
+ * (`gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
+ * `gen_ai.response.model`, `gen_ai.usage.*`, `error.type`) through `npm:@opentelemetry/api`. It
+ * is a child of Deno's server span, and the upstream fetch is its child. Without `OTEL_DENO`
+ * nothing is created.
+ *
+ * @module
+ */
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { VERSION } from "../version.ts";
+import type { UsageRecord } from "./record.ts";
+
+/** Whether Deno exports telemetry (`OTEL_DENO=true`). */
+export function telemetryEnabled(): boolean {
+  try {
+    return /^(true|1)$/i.test(Deno.env.get("OTEL_DENO") ?? "");
+  } catch {
+    return false;
+  }
+}
+
+const enabled = telemetryEnabled();
+
+/** The semantic conventions' provider names. */
+const PROVIDER_NAME: Record<string, string> = {
+  openai: "openai",
+  azure: "azure.ai.openai",
+  google: "gcp.gemini",
+  anthropic: "anthropic",
+};
+
+/** Starts the GenAI span of a `/v1/messages` request (undefined when telemetry is off). */
+export function startRequestSpan(): Span | undefined {
+  if (!enabled) return undefined;
+  return trace.getTracer("ccproxy", VERSION).startSpan("chat", {
+    kind: SpanKind.INTERNAL,
+    attributes: { "gen_ai.operation.name": "chat" },
+  });
+}
+
+/** Runs `fn` with `span` active, so the upstream fetch becomes its child. */
+export function withSpan<T>(span: Span | undefined, fn: () => T): T {
+  return span ? context.with(trace.setSpan(context.active(), span), fn) : fn();
+}
+
+/** Puts a finished request's facts on its span and ends it at the request's end. */
+export function endRequestSpan(span: Span | undefined, record: UsageRecord): void {
+  if (!span) return;
+  const attributes: Record<string, string | number | boolean> = {
+    "gen_ai.provider.name": PROVIDER_NAME[record.provider] ?? record.provider,
+    "gen_ai.request.model": record.backendModel,
+    "gen_ai.response.model": record.backendModel,
+    "gen_ai.usage.input_tokens": record.usage.input_tokens +
+      record.usage.cache_read_input_tokens + record.usage.cache_creation_input_tokens,
+    "gen_ai.usage.output_tokens": record.usage.output_tokens,
+    "ccproxy.client_model": record.model,
+    "ccproxy.key": record.key,
+    "ccproxy.stream": record.stream,
+    "ccproxy.tries": record.tries,
+    "http.response.status_code": record.status,
+  };
+  if (record.session) attributes["gen_ai.conversation.id"] = record.session;
+  if (record.api) attributes["ccproxy.api"] = record.api;
+  if (record.costUsd !== null) attributes["ccproxy.cost_usd"] = record.costUsd;
+  if (record.ttftMs !== undefined) attributes["ccproxy.ttft_ms"] = record.ttftMs;
+  span.setAttributes(attributes);
+  if (record.backendModel) span.updateName(`chat ${record.backendModel}`);
+  if (record.errorType) {
+    span.setAttribute("error.type", record.errorType);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: record.errorType });
+  }
+  span.end(record.time);
+}
