@@ -511,3 +511,142 @@ export function repeatingCallIds(
     return toolReply([{ id: "call_0", ...call }]);
   };
 }
+
+/** A page a fake search finds. */
+export interface FakePage {
+  /** Its url. */
+  url: string;
+  /** Its title. */
+  title: string;
+}
+
+/** A scripted web search answer: the searches, the answer text, and what it cites. */
+export interface FakeSearchAnswer {
+  /** Each search's query and the pages it found. */
+  searches: Array<{ query: string; pages: FakePage[] }>;
+  /** The answer text, in streamed pieces. */
+  pieces: string[];
+  /** Cited stretches: `text` occurs in the answer and is supported by the pages given. */
+  cites: Array<{ text: string; pages: FakePage[] }>;
+}
+
+/**
+ * The Responses stream of a hosted web search: a `web_search_call` item per search (with its
+ * sources, as `include: ["web_search_call.action.sources"]` asks), then a message whose text
+ * carries `url_citation` annotations over each cited stretch (code point offsets).
+ */
+export function responsesSearchReply(answer: FakeSearchAnswer): Reply {
+  const text = answer.pieces.join("");
+  const codePoints = (at: number) => [...text.slice(0, at)].length;
+  const annotations = answer.cites.flatMap((cite) => {
+    const at = text.indexOf(cite.text);
+    if (at < 0) throw new Error(`cited text not in the answer: ${cite.text}`);
+    return cite.pages.map((page) => ({
+      type: "url_citation",
+      url: page.url,
+      title: page.title,
+      start_index: codePoints(at),
+      end_index: codePoints(at + cite.text.length),
+    }));
+  });
+  const searchEvents = answer.searches.flatMap((search, i) => {
+    const id = `ws_fake${i}`;
+    const item = { type: "web_search_call", id, status: "in_progress" };
+    return [
+      { type: "response.output_item.added", output_index: i, item },
+      { type: "response.web_search_call.in_progress", output_index: i, item_id: id },
+      { type: "response.web_search_call.searching", output_index: i, item_id: id },
+      { type: "response.web_search_call.completed", output_index: i, item_id: id },
+      {
+        type: "response.output_item.done",
+        output_index: i,
+        item: {
+          ...item,
+          status: "completed",
+          action: {
+            type: "search",
+            query: search.query,
+            sources: search.pages.map((p) => ({ type: "url", url: p.url })),
+          },
+        },
+      },
+    ];
+  });
+  const index = answer.searches.length;
+  const id = "msg_fake_search";
+  const message = { type: "message", id, role: "assistant", status: "in_progress", content: [] };
+  return responsesStream([
+    ...searchEvents,
+    { type: "response.output_item.added", output_index: index, item: message },
+    ...answer.pieces.map((delta) => ({
+      type: "response.output_text.delta",
+      item_id: id,
+      output_index: index,
+      content_index: 0,
+      delta,
+    })),
+    ...annotations.map((annotation, i) => ({
+      type: "response.output_text.annotation.added",
+      item_id: id,
+      output_index: index,
+      content_index: 0,
+      annotation_index: i,
+      annotation,
+    })),
+    {
+      type: "response.output_item.done",
+      output_index: index,
+      item: {
+        ...message,
+        status: "completed",
+        content: [{ type: "output_text", text, annotations }],
+      },
+    },
+  ]);
+}
+
+/**
+ * The Gemini stream of a grounded answer: the text in chunks, the last one with `finishReason`
+ * and `groundingMetadata` (queries, chunks with redirect uris and the site as title, supports
+ * by UTF-8 byte offsets).
+ */
+export function geminiSearchReply(answer: FakeSearchAnswer): Reply {
+  const text = answer.pieces.join("");
+  const bytes = (s: string) => new TextEncoder().encode(s).length;
+  const pages = answer.searches.flatMap((s) => s.pages);
+  const redirect = (page: FakePage) =>
+    `https://vertexaisearch.cloud.google.com/grounding-api-redirect/${
+      encodeURIComponent(page.url)
+    }`;
+  const site = (page: FakePage) => new URL(page.url).hostname.replace(/^www\./, "");
+  const groundingMetadata = {
+    webSearchQueries: answer.searches.map((s) => s.query),
+    groundingChunks: pages.map((page) => ({ web: { uri: redirect(page), title: site(page) } })),
+    groundingSupports: answer.cites.map((cite) => {
+      const at = text.indexOf(cite.text);
+      if (at < 0) throw new Error(`cited text not in the answer: ${cite.text}`);
+      const start = bytes(text.slice(0, at));
+      return {
+        // Zero is left out of the JSON, as Gemini does.
+        segment: {
+          ...(start ? { startIndex: start } : {}),
+          endIndex: start + bytes(cite.text),
+          text: cite.text,
+        },
+        groundingChunkIndices: cite.pages.map((p) => pages.indexOf(p)),
+      };
+    }),
+    searchEntryPoint: { renderedContent: "<div>…</div>" },
+  };
+  const last = answer.pieces.length - 1;
+  return {
+    done: false,
+    chunks: answer.pieces.map((piece, i) => ({
+      ...geminiChunk(
+        [{ text: piece }],
+        i === last ? { finishReason: "STOP", groundingMetadata } : {},
+      ),
+      usageMetadata: geminiUsage(30, i === last ? 40 : 1),
+    })),
+  };
+}

@@ -26,6 +26,7 @@ import type {
   Usage,
 } from "../anthropic/schema.ts";
 import { choosesWebSearch, webSearchOf, type WebSearchSpec } from "../anthropic/web_search.ts";
+import { GeminiGrounding, type GroundingMetadata } from "./gemini_grounding.ts";
 import { decideEffort, type Effort, type ThinkingIntent } from "./effort.ts";
 import { randomId } from "../ids.ts";
 import { type GeminiModelInfo, geminiModelInfo } from "../routing/models.ts";
@@ -400,6 +401,7 @@ interface GeminiChunk {
   candidates?: Array<{
     content?: { parts?: GeminiPart[] };
     finishReason?: string;
+    groundingMetadata?: GroundingMetadata;
   }>;
   promptFeedback?: { blockReason?: string };
   usageMetadata?: GeminiUsage;
@@ -429,6 +431,8 @@ export interface GeminiStreamContext extends MessageInit {
   singleCall: boolean;
   /** Signs thought signatures into tool ids. */
   signer: Signer;
+  /** The client's web search tool (sent as `googleSearch`): grounded text waits for its sources. */
+  webSearch?: WebSearchSpec;
 }
 
 const REFUSAL = new Set([
@@ -469,6 +473,7 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
     let blocked = false;
     let calls = 0;
     let done = false;
+    const grounding = context.webSearch ? new GeminiGrounding(context.webSearch) : undefined;
     super({
       start(controller) {
         // Gemini's tool ids are minted here, unique per call (a nonce, or random).
@@ -504,6 +509,7 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
         for (const part of candidate?.content?.parts ?? []) {
           if (part.functionCall) {
             if (context.singleCall && calls > 0) continue;
+            grounding?.flush(out);
             calls++;
             const name = part.functionCall.name;
             out.toolStart(
@@ -513,9 +519,11 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
             out.toolArgs(JSON.stringify(part.functionCall.args ?? {}));
           } else if (part.text !== undefined) {
             if (part.thought) out.thinking(part.text);
+            else if (grounding) grounding.text(part.text);
             else out.text(part.text);
           }
         }
+        grounding?.metadata(candidate?.groundingMetadata);
         if (candidate?.finishReason) finish = candidate.finishReason;
       },
       flush() {
@@ -532,6 +540,7 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
             `[gemini: the model's tool call could not be used (${finish}); please try again.]`,
           );
         }
+        grounding?.flush(out);
         let reason: StopReason = "end_turn";
         if (blocked || REFUSAL.has(finish!)) reason = "refusal";
         else if (calls > 0) reason = "tool_use";

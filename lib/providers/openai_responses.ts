@@ -26,6 +26,7 @@ import {
   type WebSearchSpec,
 } from "../anthropic/web_search.ts";
 import { decideEffort, openaiEffort } from "./effort.ts";
+import { ResponsesSearch, type UrlCitation, type WebSearchCallItem } from "./responses_search.ts";
 import { shortHash } from "../ids.ts";
 import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
 import type { Signer } from "../upstream/signature.ts";
@@ -288,6 +289,8 @@ export interface ResponsesStreamContext extends MessageInit {
   provider: string;
   /** Seals reasoning items into thinking-block signatures. */
   signer: Signer;
+  /** The client's web search tool (sent as the hosted `web_search` tool). */
+  webSearch?: WebSearchSpec;
 }
 
 type ResponseUsage = OpenAI.Responses.ResponseUsage;
@@ -317,7 +320,9 @@ interface StreamedEvent {
     name?: string;
     arguments?: string;
     encrypted_content?: string | null;
+    content?: Array<{ annotations?: UrlCitation[] }>;
   };
+  annotation?: UrlCitation | null;
   item_id?: string;
   delta?: string;
   summary_index?: number;
@@ -340,6 +345,7 @@ export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessa
     let done = false;
     let openCall: string | undefined;
     let argsSent = false;
+    const search = context.webSearch ? new ResponsesSearch(context.webSearch) : undefined;
     const fail = (code: string | undefined, message: string | undefined) => {
       done = true;
       const mapped = fromUpstream(context.provider, {
@@ -366,7 +372,9 @@ export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessa
             out.start();
             break;
           case "response.output_item.added":
+            if (event.item?.type === "message") search?.messageStart();
             if (event.item?.type === "function_call") {
+              search?.flush(out);
               calls++;
               openCall = event.item.id;
               argsSent = false;
@@ -384,7 +392,11 @@ export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessa
             if (context.thinking) out.thinking(event.delta ?? "");
             break;
           case "response.output_text.delta":
-            out.text(event.delta ?? "");
+            if (search) search.text(out, event.delta ?? "");
+            else out.text(event.delta ?? "");
+            break;
+          case "response.output_text.annotation.added":
+            search?.annotation(out, event.annotation);
             break;
           case "response.refusal.delta":
             refused = true;
@@ -409,7 +421,16 @@ export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessa
               if (!argsSent && item.arguments) out.toolArgs(item.arguments);
               out.closeBlock();
               openCall = undefined;
-            } else if (item?.type === "message") out.closeBlock();
+            } else if (item?.type === "message") {
+              if (search) {
+                search.messageDone(
+                  out,
+                  item.content?.flatMap((c) => c.annotations ?? []),
+                );
+              } else out.closeBlock();
+            } else if (item?.type === "web_search_call") {
+              search?.call(item as unknown as WebSearchCallItem);
+            }
             break;
           }
           case "response.completed":
@@ -421,6 +442,7 @@ export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessa
               stop = reason === "content_filter" ? "refusal" : "max_tokens";
             }
             if (refused) stop = "refusal";
+            search?.flush(out);
             out.stop(
               stop,
               responsesUsage(event.response?.usage, context.inputTokens, out.outputChars),

@@ -160,6 +160,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           provider: endpoint.provider,
           signer,
           signThinking: () => signer.sign({ p: envelopeKind(endpoint.provider), m: target.model }),
+          webSearch: translation.webSearch,
         }),
       );
     };
@@ -259,6 +260,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           singleCall: translation.singleCall,
           signer,
           signThinking: () => signer.sign({ p: "gemini", m: target.model }),
+          webSearch: translation.webSearch,
         }),
       );
     },
