@@ -21,7 +21,7 @@ import {
   type Reply,
   responsesSearchReply,
 } from "../bench/fake_upstream.ts";
-import { ANSWER, DENO, NEWS } from "./search_answer.ts";
+import { ANSWER, DENO, NEWS, SPAM } from "./search_answer.ts";
 import {
   assertGolden,
   assertValidStream,
