@@ -14,6 +14,9 @@ import { ResponsesToAnthropicStream } from "../lib/providers/openai_responses.ts
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { Signer } from "../lib/upstream/signature.ts";
+import { Ledger } from "../lib/usage/ledger.ts";
+import { priceNanos } from "../lib/usage/prices.ts";
+import { UsageTracker } from "../lib/usage/tracker.ts";
 import {
   createFakeUpstream,
   type FakeSearchAnswer,
@@ -256,3 +259,38 @@ for (
     assert.equal(upstream.requests.length, 2);
   });
 }
+
+Deno.test("each search is in the usage ledger, priced per search by the catalog", async () => {
+  const dir = await Deno.makeTempDir();
+  const ledger = await Ledger.open(`${dir}/usage`);
+  const usage = new UsageTracker({ ledger });
+  const upstream = createFakeUpstream([responsesSearchReply(ANSWER)]);
+  const handler = createHandler(testConfig({ BIG_MODEL: "gpt-4.1" }), {
+    fetch: upstream.fetch,
+    logger: createLogger({ write: () => {} }),
+    usage,
+  });
+  try {
+    const response = await handler(
+      new Request("http://proxy/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...SEARCH_REQUEST, stream: true }),
+      }),
+    );
+    await response.text();
+    await usage.settled();
+    const [record] = await ledger.records(0, Date.now() + 1000);
+    assert.equal(record.usage.web_search_requests, 2);
+    const tokensOnly = await priceNanos({
+      provider: "openai",
+      model: "gpt-4.1",
+      usage: { ...record.usage, web_search_requests: 0 },
+      at: new Date(record.time),
+    });
+    assert.ok(tokensOnly !== null && record.costUsd! > tokensOnly / 1e9, "searches cost extra");
+  } finally {
+    await ledger.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

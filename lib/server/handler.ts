@@ -246,7 +246,9 @@ function usageRecord(
       output_tokens: record.usage?.output_tokens ?? 0,
       cache_read_input_tokens: record.usage?.cache_read_input_tokens ?? 0,
       cache_creation_input_tokens: record.usage?.cache_creation_input_tokens ?? 0,
-      web_search_requests: facts.web_search_requests ?? 0,
+      // Each search the server tool ran is a line of the cost (priced per search).
+      web_search_requests: facts.web_search_requests ??
+        record.usage?.server_tool_use?.web_search_requests ?? 0,
     },
   };
 }
