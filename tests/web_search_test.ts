@@ -122,6 +122,17 @@ Deno.test("SearchWriter honours max_uses and the domain lists", async (t) => {
     });
     assert.equal(message.usage.server_tool_use?.web_search_requests, 1);
   });
+  await t.step("a search that failed upstream is an unavailable error", async () => {
+    const { events, out } = writer();
+    new SearchWriter({ name: "web_search" }).write(out, { query: "a", results: [], failed: true });
+    out.stop("end_turn", USAGE);
+    const message = await accumulate(ReadableStream.from(events));
+    assert.deepEqual((message.content[1] as { content: unknown }).content, {
+      type: "web_search_tool_result_error",
+      error_code: "unavailable",
+    });
+    assert.equal(message.usage.server_tool_use, undefined);
+  });
   await t.step("results and citations from blocked domains are removed", async () => {
     const { events, out } = writer();
     const search = new SearchWriter({ name: "web_search", blockedDomains: ["evil.com"] });

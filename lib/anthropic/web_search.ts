@@ -168,6 +168,8 @@ export interface Search {
   query: string;
   /** What it found (before domain filtering). */
   results: Array<{ url: string; title: string; host?: string; pageAge?: string }>;
+  /** The search failed upstream. */
+  failed?: boolean;
 }
 
 /** A stretch of answer text and the sources that support it. */
@@ -202,10 +204,11 @@ export class SearchWriter {
     const id = serverToolId();
     out.serverToolUse(id, this.#spec.name, { query: search.query });
     this.#used++;
-    if (this.#spec.maxUses !== undefined && this.#used > this.#spec.maxUses) {
+    const exceeded = this.#spec.maxUses !== undefined && this.#used > this.#spec.maxUses;
+    if (exceeded || search.failed) {
       const error: WebSearchError = {
         type: "web_search_tool_result_error",
-        error_code: "max_uses_exceeded",
+        error_code: exceeded ? "max_uses_exceeded" : "unavailable",
       };
       out.webSearchResult(id, error);
       return;

@@ -69,7 +69,7 @@ export class ResponsesSearch {
     const results = (action?.sources ?? []).flatMap((s) =>
       s.url ? [{ url: s.url, title: "" }] : []
     );
-    this.#pending.push({ query, results });
+    this.#pending.push({ query, results, failed: item.status === "failed" });
   }
 
   /** A message item starts: its text is held while searches wait for their titles. */
