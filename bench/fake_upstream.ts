@@ -528,6 +528,8 @@ export interface FakeSearchAnswer {
   pieces: string[];
   /** Cited stretches: `text` occurs in the answer and is supported by the pages given. */
   cites: Array<{ text: string; pages: FakePage[] }>;
+  /** Client tool calls after the answer text (search beside client tools). */
+  calls?: FakeCall[];
 }
 
 /**
@@ -602,6 +604,7 @@ export function responsesSearchReply(answer: FakeSearchAnswer): Reply {
         content: [{ type: "output_text", text, annotations }],
       },
     },
+    ...(answer.calls ?? []).flatMap((call, i) => callEvents(index + 1 + i, call)),
   ]);
 }
 
@@ -639,11 +642,15 @@ export function geminiSearchReply(answer: FakeSearchAnswer): Reply {
     searchEntryPoint: { renderedContent: "<div>…</div>" },
   };
   const last = answer.pieces.length - 1;
+  const calls = (answer.calls ?? []).map((call) => ({
+    functionCall: { name: call.name, args: call.args },
+    ...(call.signature ? { thoughtSignature: call.signature } : {}),
+  }));
   return {
     done: false,
     chunks: answer.pieces.map((piece, i) => ({
       ...geminiChunk(
-        [{ text: piece }],
+        [{ text: piece }, ...(i === last ? calls : [])],
         i === last ? { finishReason: "STOP", groundingMetadata } : {},
       ),
       usageMetadata: geminiUsage(30, i === last ? 40 : 1),

@@ -294,3 +294,52 @@ Deno.test("each search is in the usage ledger, priced per search by the catalog"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("web search beside client tools: the search blocks, then the client's tool call", async (t) => {
+  const read = {
+    name: "Read",
+    description: "Reads a file",
+    input_schema: { type: "object" as const },
+  };
+  const call = { id: "call_read_1", name: "Read", args: { file_path: "notes.md" } };
+  for (
+    const [name, env, reply] of [
+      [
+        "OpenAI",
+        { BIG_MODEL: "gpt-4.1" },
+        () => responsesSearchReply({ ...ANSWER, calls: [call] }),
+      ],
+      [
+        "Gemini 3",
+        {
+          PREFERRED_PROVIDER: "google",
+          GEMINI_API_KEY: "gm-test",
+          BIG_MODEL: "gemini-3-pro-preview",
+        },
+        () => geminiSearchReply({ ...GEMINI_ANSWER, calls: [call] }),
+      ],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const { client, upstream } = proxy(env, reply);
+      const message = await client.messages.stream({
+        ...SEARCH_REQUEST,
+        tools: [...SEARCH_REQUEST.tools, read],
+      }).finalMessage();
+      const types = message.content.map((b) => b.type);
+      assert.deepEqual(types.slice(0, 4), [
+        "server_tool_use",
+        "web_search_tool_result",
+        "server_tool_use",
+        "web_search_tool_result",
+      ]);
+      assert.equal(types.at(-1), "tool_use");
+      const use = message.content.at(-1)!;
+      assert.ok(use.type === "tool_use" && use.name === "Read");
+      assert.deepEqual(use.input, { file_path: "notes.md" });
+      assert.equal(message.stop_reason, "tool_use");
+      const sent = JSON.stringify(upstream.requests[0].body.tools);
+      assert.ok(sent.includes("Read") && /web_search|googleSearch/.test(sent), sent);
+    });
+  }
+});

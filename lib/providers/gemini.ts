@@ -506,6 +506,8 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
         }
         if (chunk.promptFeedback?.blockReason) blocked = true;
         const candidate = chunk.candidates?.[0];
+        // Before the parts: a call in this chunk writes out the searches that led to it.
+        grounding?.metadata(candidate?.groundingMetadata);
         for (const part of candidate?.content?.parts ?? []) {
           if (part.functionCall) {
             if (context.singleCall && calls > 0) continue;
@@ -523,7 +525,6 @@ export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage,
             else out.text(part.text);
           }
         }
-        grounding?.metadata(candidate?.groundingMetadata);
         if (candidate?.finishReason) finish = candidate.finishReason;
       },
       flush() {
