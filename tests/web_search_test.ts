@@ -12,7 +12,12 @@ import {
 import { toGeminiRequest } from "../lib/providers/gemini.ts";
 import { toResponsesRequest } from "../lib/providers/openai_responses.ts";
 import { Signer } from "../lib/upstream/signature.ts";
-import { createFakeUpstream, responsesDialect } from "../bench/fake_upstream.ts";
+import {
+  createFakeUpstream,
+  DIALECTS,
+  type Reply,
+  responsesDialect,
+} from "../bench/fake_upstream.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { assertValidStream, testConfig } from "./helpers.ts";
@@ -335,4 +340,40 @@ Deno.test("a Chat model on api.openai.com searches through Responses", async () 
   await response.body?.cancel();
   assert.match(upstream.requests[0].url, /\/responses$/);
   assert.equal((upstream.requests[0].body.tools as Array<{ type: string }>)[0].type, "web_search");
+});
+
+Deno.test("where the default backend cannot search, ROUTE_WEB_SEARCH sends search there", async (t) => {
+  const post = async (env: Record<string, string>, reply: Reply) => {
+    const upstream = createFakeUpstream([reply]);
+    const handler = createHandler(testConfig(env), {
+      fetch: upstream.fetch,
+      logger: createLogger({ write: () => {} }),
+    });
+    const response = await handler(
+      new Request("http://proxy/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(request()),
+      }),
+    );
+    const message = await response.json();
+    return { upstream, message };
+  };
+  await t.step("a chat-only OpenAI server, search routed to Gemini", async () => {
+    const { upstream, message } = await post({
+      OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
+      GEMINI_API_KEY: "gm-test",
+      ROUTE_WEB_SEARCH: "gemini/gemini-2.5-flash",
+    }, DIALECTS.google.text(["found"]));
+    assert.match(upstream.requests[0].url, /gemini-2\.5-flash:streamGenerateContent/);
+    assert.deepEqual(upstream.requests[0].body.tools, [{ googleSearch: {} }]);
+    assert.equal(message.content.at(-1).text, "found");
+  });
+  await t.step("OpenAI's Chat search models stay on Chat and search by themselves", async () => {
+    const { upstream } = await post(
+      { ROUTE_WEB_SEARCH: "openai/gpt-4o-search-preview" },
+      DIALECTS.openai.text(["found"]),
+    );
+    assert.match(upstream.requests[0].url, /\/chat\/completions$/);
+  });
 });

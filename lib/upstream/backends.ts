@@ -75,6 +75,9 @@ function sse(response: Response) {
   return response.body!.pipeThrough(new SseParseStream());
 }
 
+/** OpenAI's Chat-only models that search on their own. */
+const CHAT_SEARCH_MODEL = /-search-(preview|api)/;
+
 /** Chat's answer for models it does not serve ("only supported in v1/responses", "not a chat model"). */
 const RESPONSES_ONLY_404 = /v1\/responses|not a chat model/i;
 
@@ -214,7 +217,9 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       // The routed target carries the facts of the model behind an Azure deployment.
       const info = target.info ?? openaiModelInfo(target.model);
       const mode = config.openaiApiMode;
-      const search = searchable === true && webSearchOf(request.tools) !== undefined;
+      // Chat's search models (`gpt-4o-search-preview`) search by themselves, on Chat only.
+      const search = searchable === true && webSearchOf(request.tools) !== undefined &&
+        !CHAT_SEARCH_MODEL.test(target.model);
       // OpenAI-compatible servers rarely have /responses: auto keeps them on Chat.
       const viaResponses = mode === "responses" || search ||
         (mode === "auto" && (info.responsesOnly || (official && info.reasoning)));
