@@ -377,3 +377,24 @@ Deno.test("where the default backend cannot search, ROUTE_WEB_SEARCH sends searc
     assert.match(upstream.requests[0].url, /\/chat\/completions$/);
   });
 });
+
+Deno.test("the log line says when Gemini 2.x drops search for the client's tools", async () => {
+  const upstream = createFakeUpstream([DIALECTS.google.text(["ok"])]);
+  const lines: string[] = [];
+  const handler = createHandler(
+    testConfig({ PREFERRED_PROVIDER: "google", GEMINI_API_KEY: "gm-test" }),
+    { fetch: upstream.fetch, logger: createLogger({ write: (line) => lines.push(line) }) },
+  );
+  const response = await handler(
+    new Request("http://proxy/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request({
+        tools: [WEB_SEARCH, { name: "Read", input_schema: { type: "object", properties: {} } }],
+      })),
+    }),
+  );
+  await response.json();
+  assert.ok(!JSON.stringify(upstream.requests[0].body.tools).includes("googleSearch"));
+  assert.match(lines.join("\n"), /web-search=dropped \(Gemini 2\.x cannot mix/);
+});

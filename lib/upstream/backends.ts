@@ -251,6 +251,9 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       const translation = toGeminiRequest(request, target.model, signer);
       logDropped(context, translation.dropped);
       context.toolCount = translation.toolCount;
+      if (!translation.webSearch && webSearchOf(request.tools)) {
+        context.notes.push("web-search=dropped (Gemini 2.x cannot mix it with function calls)");
+      }
       context.log.debug(() => `upstream gemini request: ${JSON.stringify(translation.body)}`);
       const response = await streamGenerate(gemini, target.model, translation.body, {
         signal: context.signal,
