@@ -190,6 +190,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "ccproxy-code-" });
     try {
       const claude = await fakeClaude(dir, 0);
+      const lines: string[] = [];
       const code = await runCode([], {
         env: { OPENAI_API_KEY: "sk-test", USAGE_DB: "off", PORT: String(freePort()) },
         clientEnv: {
@@ -197,12 +198,13 @@ Deno.test({
           CLAUDE_PATH: claude.path,
           CLAUDE_CODE_MAX_OUTPUT_TOKENS: "4000",
         },
-        print: () => {},
+        print: (line) => lines.push(line),
       });
       assert.equal(code, 0);
       const seen = JSON.parse(await Deno.readTextFile(claude.seen));
       assert.equal(seen.env.CLAUDE_CODE_MAX_OUTPUT_TOKENS, "4000");
       assert.equal(seen.env.ANTHROPIC_AUTH_TOKEN, "ccproxy", "a placeholder without PROXY_API_KEY");
+      await Deno.remove(/\(log: (.+)\)/.exec(lines.join("\n"))![1]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
