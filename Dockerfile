@@ -4,10 +4,10 @@ FROM denoland/deno:2.9.6
 
 WORKDIR /app
 COPY deno.json deno.lock ./
-COPY main.ts mod.ts ./
+COPY cli.ts main.ts mod.ts ./
 COPY lib/ lib/
 # Fetch and cache the dependencies at build time, not at start.
-RUN deno cache main.ts
+RUN deno cache cli.ts
 
 # Inside a container the server must listen on every interface, so a PROXY_API_KEY is required
 # (ccproxy refuses to start without one; see the README's security section).
@@ -16,4 +16,4 @@ EXPOSE 8082
 # The usage ledger's SQLite file lives here; mount a volume on /app/.ccproxy to keep it.
 RUN mkdir -p .ccproxy && chown deno:deno .ccproxy
 USER deno
-CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env,.ccproxy", "--allow-write=.ccproxy", "main.ts"]
+CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env,.ccproxy", "--allow-write=.ccproxy", "cli.ts"]

@@ -1,22 +1,27 @@
 /**
- * ccproxy's entry point.
+ * ccproxy's entry point for `deno serve` and Deno Deploy, and the command line's code.
  *
- * - `deno run --allow-net --allow-env --allow-read main.ts [--port N] [--host H] [--env-file F]`
- *   loads `.env`, validates the configuration and serves.
  * - `deno serve main.ts` and Deno Deploy use the default export's `fetch`, configured from the
  *   environment (and `.env` when readable) on the first request.
- * - `deno run jsr:@x/ccproxy` runs this file (the package's main entry); importing it gives the
- *   library API of `mod.ts` too, without side effects.
+ * - The command line (`deno task start`, the binaries, `deno run jsr:@x/ccproxy`) runs `cli.ts`,
+ *   which calls {@link main}. Deno warns "Detected export default { fetch }, did you mean to run
+ *   deno serve?" after `deno run` evaluates any main module whose default export has a `fetch`;
+ *   `cli.ts` has no default export, so the command line prints only ccproxy's own lines.
+ *   (`deno run main.ts` still works, with that warning.)
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseEnv } from "node:util";
 import { describeConfig, pingProviders } from "./lib/cli/check.ts";
+import {
+  listenProblem,
+  placeholderWarnings,
+  readEnvFile,
+  StartupError,
+} from "./lib/cli/startup.ts";
 import { runCode } from "./lib/cli/code.ts";
 import { runStatusLine } from "./lib/cli/statusline.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
-import { envFileWarnings } from "./lib/env_file.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
@@ -30,13 +35,14 @@ export * from "./mod.ts";
 const HELP =
   `ccproxy ${VERSION}: serve the Anthropic Messages API on OpenAI, Gemini or Azure OpenAI.
 
-Usage: deno run --allow-net --allow-env --allow-read=.env,.ccproxy --allow-write=.ccproxy main.ts
+Usage: deno run --allow-net --allow-env --allow-read=.env,.ccproxy --allow-write=.ccproxy cli.ts
          [check [--ping]] [options]
 
 Commands:
   (none)            serve
   check             validate the configuration and print the model mapping; with --ping, send
-                    one tiny request to each configured provider and report success or the error
+                    one tiny request to every configured model (big, middle, small, per
+                    provider) and report success or the error
   code [args…]      run Claude Code through ccproxy (the one running on HOST:PORT, else one
                     started for the session); args go to claude unchanged; CLAUDE_PATH overrides
                     which claude runs
@@ -54,7 +60,7 @@ Options:
   --log-format <f>  text | json: one JSON object per log line (env LOG_FORMAT, default text)
   --help            show this help
   --version         print the version
-  --ping            with check: ping every configured provider
+  --ping            with check: ping every configured model
   --route-background, --route-think, --route-long-context, --route-image, --route-web-search,
   --route-subagent <provider/model>, --long-context-threshold <tokens>, --router-script <path>
                     the same as the environment variables below
@@ -112,26 +118,14 @@ const ROUTE_FLAGS: Record<string, string> = {
   "router-script": "ROUTER_SCRIPT",
 };
 
-/**
- * Reads `path` as a `.env` file; a missing file is no error. A line the parser would drop or
- * misread (no `=`, an unterminated quote) is a warning on standard error naming the line.
- */
-export function readEnvFile(path: string): Record<string, string> {
-  try {
-    const text = Deno.readTextFileSync(path);
-    for (const warning of envFileWarnings(text)) {
-      console.error(`ccproxy: warning: ${path} ${warning}`);
-    }
-    return parseEnv(text) as Record<string, string>;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable) return {};
-    throw error;
-  }
-}
+export { readEnvFile };
 
-/** The environment with `.env` underneath it: a real variable always wins over the file. */
-export function environment(envFile = ".env"): Record<string, string> {
-  return { ...readEnvFile(envFile), ...Deno.env.toObject() };
+/**
+ * The environment with `.env` underneath it: a real variable always wins over the file. A file
+ * named with `--env-file` (`required`) that cannot be read throws a {@link StartupError}.
+ */
+export function environment(envFile = ".env", required = false): Record<string, string> {
+  return { ...readEnvFile(envFile, required), ...Deno.env.toObject() };
 }
 
 /** The startup banner. */
@@ -143,7 +137,11 @@ export function banner(config: Config, address: string): string {
     `  models:   haiku → ${config.smallModel}, sonnet → ${
       config.middleModel ?? config.bigModel
     }, opus → ${config.bigModel}`,
-    `  use it:   ANTHROPIC_BASE_URL=http://${shown} claude`,
+    // A command that works as printed: Claude Code with a fresh HOME will not start without a
+    // key. The proxy's own key is not printed (banners end up in logs).
+    `  use it:   ANTHROPIC_BASE_URL=http://${shown} ANTHROPIC_API_KEY=${
+      config.proxyApiKeys.length ? "<your PROXY_API_KEY>" : "ccproxy"
+    } claude`,
     ...windowLines(config),
   ].join("\n");
 }
@@ -221,7 +219,14 @@ export async function main(args: string[]): Promise<number> {
     console.log(VERSION);
     return 0;
   }
-  const env = environment(flags["env-file"] ?? ".env");
+  let env: Record<string, string>;
+  try {
+    env = environment(flags["env-file"] ?? ".env", flags["env-file"] !== undefined);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    console.error(`ccproxy: cannot start:\n  ${error.message}`);
+    return 2;
+  }
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
   if (flags["log-format"] !== undefined) env.LOG_FORMAT = flags["log-format"];
@@ -237,6 +242,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ccproxy: cannot start:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
     return 2;
   }
+  for (const warning of placeholderWarnings(config)) console.error(`ccproxy: ${warning}`);
   if (command === "check") return await check(config, flags.ping === true);
   if (command === "env") {
     console.log(envCommand(config));
@@ -263,11 +269,20 @@ export async function main(args: string[]): Promise<number> {
   const usage = createUsage(config, { log: createLogger() });
   const handler = createHandler(config, { usage, routerScript });
   stopOnSignals(() => usage.close());
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => console.error(banner(config, hostPort(hostname, port))),
-  }, handler);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.host,
+      port: config.port,
+      onListen: ({ hostname, port }) => console.error(banner(config, hostPort(hostname, port))),
+    }, handler);
+  } catch (error) {
+    const problem = listenProblem(error, config.host, config.port);
+    if (!problem) throw error;
+    console.error(`ccproxy: ${problem}`);
+    await usage.close();
+    return 2;
+  }
   await server.finished;
   return 0;
 }
@@ -295,7 +310,7 @@ async function check(config: Config, ping: boolean): Promise<number> {
   for (const result of await pingProviders(config)) {
     failed ||= !result.ok;
     console.log(
-      `  ping ${result.provider}/${result.model}: ${
+      `  ping ${result.provider}/${result.model} (${result.sizes}): ${
         result.ok ? "ok" : "FAILED"
       } (${result.detail})`,
     );

@@ -35,7 +35,7 @@ export function compileArgs(target: string): string[] {
     target,
     "--output",
     `dist/ccproxy-${target}${suffix}`,
-    "main.ts",
+    "cli.ts",
   ];
 }
 

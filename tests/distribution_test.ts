@@ -11,7 +11,7 @@ import { denoServe } from "./helpers.ts";
 
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, root));
-const MAIN = new URL("main.ts", root).pathname;
+const CLI = new URL("cli.ts", root).pathname;
 
 Deno.test("release workflow, compile task, Dockerfile and tasks agree", async (t) => {
   const workflow = read(".github/workflows/release.yml");
@@ -55,6 +55,8 @@ Deno.test("release workflow, compile task, Dockerfile and tasks agree", async (t
       );
       assert.ok(!args.includes("-A") && !args.includes("--allow-all"));
       assert.deepEqual(args.filter((a) => a.startsWith("--allow")), [...PERMISSIONS]);
+      // The binary's entry has no default export: no "Detected export default" warning.
+      assert.equal(args.at(-1), "cli.ts");
     }
     assert.match(meta.tasks.compile, /scripts\/compile\.ts/);
   });
@@ -65,15 +67,19 @@ Deno.test("release workflow, compile task, Dockerfile and tasks agree", async (t
         command.split(/\s+/).filter((a) => a.startsWith("--allow") || a === "-A");
       assert.deepEqual(flags(meta.tasks.start), [...PERMISSIONS]);
       assert.deepEqual(flags(meta.tasks.dev), [...PERMISSIONS]);
+      for (const task of [meta.tasks.start, meta.tasks.dev]) assert.match(task, / cli\.ts$/);
       const cmd = JSON.parse(/^CMD (.+)$/m.exec(read("Dockerfile"))![1]) as string[];
       assert.deepEqual(cmd.filter((a) => a.startsWith("--allow")), [...PERMISSIONS]);
       assert.match(read("Dockerfile"), /^USER deno$/m);
       assert.match(read("Dockerfile"), /^FROM denoland\/deno:/m);
     },
   );
-  await t.step("the package publishes main.ts as its entry, mod.ts as the library", () => {
-    assert.deepEqual(meta.exports, { ".": "./main.ts", "./mod": "./mod.ts" });
-    for (const path of ["main.ts", "mod.ts", "lib/", "README.md", "LICENSE", "deno.json"]) {
+  await t.step("the package publishes cli.ts as its entry, mod.ts as the library", () => {
+    // `deno run jsr:@x/ccproxy` runs cli.ts: no default export, so no Deno serve warning.
+    assert.deepEqual(meta.exports, { ".": "./cli.ts", "./mod": "./mod.ts" });
+    for (
+      const path of ["cli.ts", "main.ts", "mod.ts", "lib/", "README.md", "LICENSE", "deno.json"]
+    ) {
       assert.ok(meta.publish.include.includes(path), path);
     }
     assert.ok(!meta.publish.include.some((p) => p.startsWith("tests") || p.startsWith("bench")));
@@ -102,6 +108,8 @@ Deno.test("ccproxy check --ping tells a working provider from a failing one", as
   const upstream = createFakeUpstream((r) =>
     r.url.includes("generativelanguage") || r.url.includes(":streamGenerateContent")
       ? DIALECTS.google.error(400, "API key not valid. Please pass a valid API key.")
+      : r.body.model === "wrong-big"
+      ? DIALECTS.openai.error(404, "The model `wrong-big` does not exist")
       : DIALECTS.openai.text(["pong"])
   );
   const fake = serveFake(upstream);
@@ -112,7 +120,7 @@ Deno.test("ccproxy check --ping tells a working provider from a failing one", as
         "--allow-net=127.0.0.1",
         "--allow-env",
         "--allow-read=.env",
-        MAIN,
+        CLI,
         "check",
         "--ping",
       ],
@@ -120,6 +128,7 @@ Deno.test("ccproxy check --ping tells a working provider from a failing one", as
         NO_COLOR: "1",
         OPENAI_API_KEY: "sk-check",
         OPENAI_BASE_URL: `${fake.url}/v1`,
+        BIG_MODEL: "wrong-big",
         FALLBACK_PROVIDERS: "google",
         GEMINI_API_KEY: "bad-gemini-key",
         GEMINI_BASE_URL: fake.url,
@@ -133,11 +142,17 @@ Deno.test("ccproxy check --ping tells a working provider from a failing one", as
     const out = new TextDecoder().decode(result.stdout);
     assert.equal(result.code, 1, out);
     assert.match(out, /configuration is valid/);
-    assert.match(out, /claude-opus-5-5 → openai\/gpt-4\.1 → google\/gemini-2\.5-pro/);
-    assert.match(out, /ping openai\/gpt-4\.1-mini: ok \(\d+ ms\)/);
+    assert.match(out, /claude-opus-5-5 → openai\/wrong-big → google\/gemini-2\.5-pro/);
+    // Every configured model is pinged, so a wrong big model is caught, not only the small one.
     assert.match(
       out,
-      /ping google\/gemini-2\.5-flash: FAILED \(400 invalid_request_error: gemini returned 400: API key not valid/,
+      /ping openai\/wrong-big \(opus\/sonnet\): FAILED \(404 not_found_error: openai returned 404: The model `wrong-big` does not exist\)/,
+    );
+    assert.match(out, /ping openai\/gpt-4\.1-mini \(haiku\): ok \(\d+ ms\)/);
+    assert.match(out, /ping google\/gemini-2\.5-pro \(opus\/sonnet\): FAILED \(400 /);
+    assert.match(
+      out,
+      /ping google\/gemini-2\.5-flash \(haiku\): FAILED \(400 invalid_request_error: gemini returned 400: API key not valid/,
     );
   } finally {
     await fake.close();

@@ -23,8 +23,16 @@ import { testConfig } from "./helpers.ts";
 const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
 const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
 
-/** Runs `claude` with `args` in `work` (throwaway HOME), offline, against `baseUrl`. */
-async function runClaude(args: string[], work: string, baseUrl: string) {
+/**
+ * Runs `claude` with `args` in `work` (throwaway HOME), offline, against `baseUrl`; `env`
+ * replaces the proxy variables (the banner test passes exactly what the banner printed).
+ */
+async function runClaude(
+  args: string[],
+  work: string,
+  baseUrl: string,
+  env: Record<string, string> = { ANTHROPIC_BASE_URL: baseUrl, ANTHROPIC_API_KEY: "sk-ant-test" },
+) {
   const result = await new Deno.Command(await claudeBinary(), {
     args,
     cwd: work,
@@ -32,9 +40,8 @@ async function runClaude(args: string[], work: string, baseUrl: string) {
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: `${work}/home`,
-      ANTHROPIC_BASE_URL: baseUrl,
-      ANTHROPIC_API_KEY: "sk-ant-test",
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      ...env,
     },
     stdin: "null",
     stdout: "piped",
@@ -293,6 +300,59 @@ Deno.test({
       assert.notEqual(ids[0], ids[1], "the two turns' calls have distinct ids");
     } finally {
       await proxy.shutdown();
+      await fake.close();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the banner's `use it` line works as printed with a fresh Claude Code HOME",
+  ignore: !supported,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
+    const fake = serveFake(
+      createFakeUpstream(() => DIALECTS.openai.text(["Hello from ", "the banner."])),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-read",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "--port",
+        "0",
+      ],
+      env: {
+        NO_COLOR: "1",
+        OPENAI_API_KEY: "sk-test-banner",
+        OPENAI_BASE_URL: `${fake.url}/v1`,
+        USAGE_DB: "off",
+      },
+      clearEnv: true,
+      cwd: work,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      let banner = "";
+      while (!/use it: .*claude\n/.test(banner)) {
+        const next = await lines.read();
+        if (next.done) throw new Error(`ccproxy did not start: ${banner}`);
+        banner += next.value;
+      }
+      const command = /use it: +(.*) claude\n/.exec(banner)![1];
+      const env = Object.fromEntries(command.split(" ").map((pair) => pair.split("=", 2)));
+      assert.deepEqual(Object.keys(env), ["ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"]);
+      const result = await runClaude(["-p", "hi"], work, "", env);
+      assert.equal(result.code, 0, `claude exited ${result.code}: ${result.stderr}`);
+      assert.match(result.stdout, /Hello from the banner\./);
+    } finally {
+      child.kill();
+      await lines.cancel();
+      await child.status;
       await fake.close();
       await Deno.remove(work, { recursive: true });
     }

@@ -3,11 +3,16 @@ import assert from "node:assert/strict";
 import entry from "../main.ts";
 import { denoServe } from "./helpers.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-function run(args: string[], env: Record<string, string>, cwd?: string) {
+function run(
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+  read = "--allow-read",
+) {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net=127.0.0.1", "--allow-env", "--allow-read", MAIN, ...args],
+    args: ["run", "--allow-net=127.0.0.1", "--allow-env", read, CLI, ...args],
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     cwd,
@@ -64,8 +69,15 @@ Deno.test("main: serves with .env underneath the environment and prints the bann
   try {
     assert.match(banner, /opus → from-env/, "the environment wins over .env");
     assert.match(banner, /haiku → small-dotenv/, ".env fills what the environment lacks");
-    assert.match(banner, new RegExp(`ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} claude`));
+    assert.match(
+      banner,
+      new RegExp(
+        `ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} ANTHROPIC_API_KEY=ccproxy claude`,
+      ),
+    );
     assert.ok(!banner.includes("sk-from-dotenv-file"));
+    assert.ok(!banner.includes("Detected export default"), "no Deno warning before the banner");
+    assert.match(banner, /^ccproxy \d/, "ccproxy's own lines only");
     const response = await fetch(`http://127.0.0.1:${port}/health`);
     assert.deepEqual(await response.json(), { status: "ok" });
   } finally {
@@ -103,5 +115,114 @@ Deno.test("main: under `deno serve` only the runtime serves (no second listener)
     );
   } finally {
     await server.close();
+  }
+});
+
+/** Starts the command line and collects standard error until `until` appears (or it exits). */
+async function startUntil(
+  args: string[],
+  env: Record<string, string>,
+  until: RegExp,
+  cwd?: string,
+  read?: string,
+) {
+  const child = run(args, env, cwd, read).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!until.test(text)) {
+    const next = await lines.read();
+    if (next.done) break;
+    text += next.value;
+  }
+  return {
+    text,
+    /** Kills a server that is still serving; one that refused to start exits by itself. */
+    async stop() {
+      try {
+        if (!text.includes("cannot start")) child.kill();
+      } catch {
+        // already exited
+      }
+      await lines.cancel();
+      await child.stdout.cancel();
+      return await child.status;
+    },
+  };
+}
+
+Deno.test("main: a port in use is one line and exit 2, no stack trace", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = taken.addr.port;
+    const result = await run(
+      ["--port", String(port)],
+      { OPENAI_API_KEY: "sk-test-port", USAGE_DB: "off" },
+      await Deno.makeTempDir(),
+    ).output();
+    assert.equal(result.code, 2);
+    assert.equal(
+      new TextDecoder().decode(result.stderr),
+      `ccproxy: cannot listen on 127.0.0.1:${port}: address already in use\n`,
+    );
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("main: an --env-file that cannot be read is an error, not silence", async (t) => {
+  const dir = await Deno.makeTempDir();
+  // Without the check the proxy would start anyway: wait for either outcome, never hang.
+  const outcome = /cannot start|claude\n/;
+  await t.step("missing", async () => {
+    const server = await startUntil(
+      ["--env-file", "nope.env"],
+      { OPENAI_API_KEY: "sk-test" },
+      outcome,
+      dir,
+    );
+    const status = await server.stop();
+    assert.equal(server.text, "ccproxy: cannot start:\n  --env-file nope.env: no such file\n");
+    assert.equal(status.code, 2);
+  });
+  await t.step("not readable with the process's permissions", async () => {
+    Deno.writeTextFileSync(`${dir}/other.env`, "BIG_MODEL=x\n");
+    const server = await startUntil(
+      ["--env-file", "other.env"],
+      { OPENAI_API_KEY: "sk-test" },
+      outcome,
+      dir,
+      "--allow-read=.env",
+    );
+    const status = await server.stop();
+    assert.match(
+      server.text,
+      /^ccproxy: cannot start:\n {2}--env-file other\.env: not readable with this process's permissions \(add --allow-read=other\.env\)\n$/,
+    );
+    assert.equal(status.code, 2);
+  });
+  await t.step("the default .env may be missing", async () => {
+    const server = await startUntil(
+      ["--port", "0"],
+      { OPENAI_API_KEY: "sk-test" },
+      /claude\n/,
+      dir,
+    );
+    assert.match(server.text, /listening on/);
+    await server.stop();
+  });
+});
+
+Deno.test("main: the .env.example placeholder key left in place is a warning at start", async () => {
+  const dir = await Deno.makeTempDir();
+  Deno.copyFileSync(new URL("../.env.example", import.meta.url), `${dir}/.env`);
+  const server = await startUntil(["--port", "0"], {}, /claude\n/, dir);
+  try {
+    assert.match(
+      server.text,
+      /^ccproxy: warning: OPENAI_API_KEY is still the placeholder "sk-\.\.\." from \.env\.example: put your openai key in \.env, or every request to openai fails\n/,
+    );
+    assert.match(server.text, /listening on/);
+  } finally {
+    await server.stop();
   }
 });

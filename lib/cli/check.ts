@@ -11,7 +11,7 @@ import type { MessagesRequest } from "../anthropic/schema.ts";
 import { createBackends } from "../upstream/backends.ts";
 import type { Config, Provider } from "../config.ts";
 import { silentLogger } from "../server/log.ts";
-import { route } from "../routing/route.ts";
+import { route, type Target } from "../routing/route.ts";
 import { timedFetch } from "../upstream/timeouts.ts";
 
 /** One line per fact: the providers, and which model each Claude family maps to. */
@@ -28,19 +28,31 @@ export function describeConfig(config: Config): string[] {
   return lines;
 }
 
-/** The outcome of pinging one provider. */
+/** The outcome of pinging one model. */
 export interface PingResult {
   /** The provider. */
   provider: Provider;
-  /** The model the ping used (the provider's small model). */
+  /** The model (or Azure deployment) pinged. */
   model: string;
-  /** True when the provider answered. */
+  /** Which Claude names route to it: `opus`, `sonnet`, `haiku` (joined when they share one). */
+  sizes: string;
+  /** True when the model answered. */
   ok: boolean;
-  /** Round trip in ms, or the mapped error (`401 authentication_error: …`). */
+  /** Round trip in ms, or the mapped error (`404 not_found_error: …`). */
   detail: string;
 }
 
-/** Sends `max_tokens: 16`, "ping" to each configured provider's small model. */
+const SIZES = [
+  ["opus", "claude-opus-5-5"],
+  ["sonnet", "claude-sonnet-5-5"],
+  ["haiku", "claude-haiku-5-5"],
+] as const;
+
+/**
+ * Sends `max_tokens: 16`, "ping" to every model each configured provider maps a Claude name to
+ * (big, middle, small; each distinct model once), so a wrong big deployment name shows up here,
+ * not in the middle of a Claude Code session.
+ */
 export async function pingProviders(
   config: Config,
   fetchFn: typeof fetch = fetch,
@@ -48,36 +60,45 @@ export async function pingProviders(
   const backends = createBackends(config, timedFetch(fetchFn, config.timeouts));
   const results: PingResult[] = [];
   for (const provider of [config.preferredProvider, ...config.fallbackProviders]) {
-    const target = route("claude-haiku-5-5", {
-      ...config,
-      preferredProvider: provider,
-      fallbackProviders: [],
-    })[0];
-    const request: MessagesRequest = {
-      model: "claude-haiku-5-5",
-      max_tokens: 16,
-      messages: [{ role: "user", content: "ping" }],
-    };
-    const started = performance.now();
-    try {
-      const events = await backends[target.provider].open(request, target, {
-        messageId: "msg_ping",
-        inputEstimate: 1,
-        log: silentLogger,
-        notes: [],
-      });
-      await accumulate(events);
-      results.push({
-        ...target,
-        ok: true,
-        detail: `${Math.round(performance.now() - started)} ms`,
-      });
-    } catch (error) {
-      const detail = error instanceof ProxyError
-        ? `${error.status} ${error.type}: ${error.message}`
-        : String(error);
-      results.push({ ...target, ok: false, detail });
+    const only = { ...config, preferredProvider: provider, fallbackProviders: [] };
+    const models = new Map<string, { target: Target; client: string; sizes: string[] }>();
+    for (const [size, name] of SIZES) {
+      const target = route(name, only)[0];
+      const seen = models.get(target.model);
+      if (seen) seen.sizes.push(size);
+      else models.set(target.model, { target, client: name, sizes: [size] });
+    }
+    for (const { target, client, sizes } of models.values()) {
+      results.push({ ...await ping(backends, target, client), sizes: sizes.join("/") });
     }
   }
   return results;
+}
+
+async function ping(
+  backends: ReturnType<typeof createBackends>,
+  target: Target,
+  client: string,
+): Promise<Omit<PingResult, "sizes">> {
+  const request: MessagesRequest = {
+    model: client,
+    max_tokens: 16,
+    messages: [{ role: "user", content: "ping" }],
+  };
+  const started = performance.now();
+  try {
+    const events = await backends[target.provider].open(request, target, {
+      messageId: "msg_ping",
+      inputEstimate: 1,
+      log: silentLogger,
+      notes: [],
+    });
+    await accumulate(events);
+    return { ...target, ok: true, detail: `${Math.round(performance.now() - started)} ms` };
+  } catch (error) {
+    const detail = error instanceof ProxyError
+      ? `${error.status} ${error.type}: ${error.message}`
+      : String(error);
+    return { ...target, ok: false, detail };
+  }
 }
