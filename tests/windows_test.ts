@@ -16,6 +16,8 @@ import { limitsOf, route } from "../lib/routing/route.ts";
 import { modelBehindDeployment, openaiModelInfo } from "../lib/routing/models.ts";
 import { claudeCodeWindow, compactEnv } from "../lib/routing/client_env.ts";
 import { banner, envCommand } from "../main.ts";
+import { createUsage } from "../lib/usage/open.ts";
+import type { UsageRecord } from "../lib/usage/record.ts";
 import { testConfig, testdata } from "./helpers.ts";
 
 const AZURE = {
@@ -262,4 +264,47 @@ Deno.test("the banner and `ccproxy env` print the lines that tell Claude Code th
       "export CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=30",
     ].join("\n"),
   );
+});
+
+Deno.test("the ledger record names the route, and an Azure deployment is priced as its model", async () => {
+  const config = testConfig({
+    ...AZURE,
+    AZURE_DEPLOYMENT_MODELS: "my-big-deploy=gpt-4.1",
+    ROUTE_THINK: "azure/my-big-deploy",
+    BIG_MODEL: "unpriced-deploy",
+    USAGE_DB: "off",
+  });
+  const usage = createUsage(config);
+  const records: UsageRecord[] = [];
+  const ended = new Promise<void>((resolve) =>
+    usage.listen((event) => {
+      if (event.type === "end") {
+        records.push(event.record);
+        resolve();
+      }
+    })
+  );
+  const upstream = createFakeUpstream(() =>
+    textReply(["ok"], { prompt: 1_000_000, completion: 0 })
+  );
+  const handler = createHandler(config, {
+    fetch: upstream.fetch,
+    usage,
+    logger: createLogger({ write: () => {} }),
+  });
+  const response = await handler(
+    new Request("http://proxy/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        ...JSON.parse(testdata("claude_code_ultrathink.json")),
+        stream: false,
+      }),
+    }),
+  );
+  await response.body?.cancel();
+  await ended;
+  assert.equal(records[0].route, "think");
+  assert.equal(records[0].backendModel, "my-big-deploy");
+  assert.equal(records[0].costUsd, 2, "1M input tokens of gpt-4.1 at $2");
 });

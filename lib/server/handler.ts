@@ -92,7 +92,8 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
   const log = options.logger ??
     createLogger({ debug: config.debug, secrets, format: config.logFormat });
   const backends = createBackends(config, timedFetch(options.fetch ?? fetch, config.timeouts));
-  const usage = options.usage ?? new UsageTracker({ log });
+  const usage = options.usage ??
+    new UsageTracker({ log, azureModels: config.azureDeploymentModels });
   const ctx: ServerContext = {
     config,
     log,
@@ -493,6 +494,7 @@ async function handleMessages(
     requestId: entry.requestId,
   });
   const { targets } = decision;
+  entry.facts.route = decision.route;
   const [first] = targets;
   const stream = body.stream === true;
   Object.assign(entry.record, {

@@ -69,5 +69,10 @@ function dirOf(path: string): string {
 
 /** A {@link UsageTracker} on the configured ledger. */
 export function createUsage(config: Config, options: OpenLedgerOptions = {}): UsageTracker {
-  return new UsageTracker({ ledger: openLedger(config, options), log: options.log });
+  return new UsageTracker({
+    ledger: openLedger(config, options),
+    log: options.log,
+    // Azure deployments are priced as the model they run (AZURE_DEPLOYMENT_MODELS).
+    azureModels: config.azureDeploymentModels,
+  });
 }
