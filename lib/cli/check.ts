@@ -9,9 +9,10 @@ import { accumulate } from "../anthropic/accumulate.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import type { MessagesRequest } from "../anthropic/schema.ts";
 import { createBackends } from "../upstream/backends.ts";
-import type { Config, Provider } from "../config.ts";
+import { type Config, type Provider, ROUTE_VARIABLE, type RouteSlot } from "../config.ts";
 import { silentLogger } from "../server/log.ts";
-import { route, type Target } from "../routing/route.ts";
+import { limitsOf, route, type Target, targetsOf } from "../routing/route.ts";
+import { claudeCodeWindow } from "../routing/client_env.ts";
 import { timedFetch } from "../upstream/timeouts.ts";
 
 /** One line per fact: the providers, and which model each Claude family maps to. */
@@ -20,9 +21,30 @@ export function describeConfig(config: Config): string[] {
     `preferred provider: ${config.preferredProvider}`,
     `fallback providers: ${config.fallbackProviders.join(", ") || "none"}`,
   ];
+  const shown = (t: Target) => {
+    const limits = limitsOf(t, config);
+    return `${t.provider}/${t.model}${
+      limits ? ` (${limits.context} window, ${limits.maxOutput} out, ${limits.source})` : ""
+    }`;
+  };
   for (const family of ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]) {
-    const targets = route(family, config).map((t) => `${t.provider}/${t.model}`);
-    lines.push(`${family} → ${targets.join(" → ")}`);
+    lines.push(`${family} → ${route(family, config).map(shown).join(" → ")}`);
+  }
+  for (const [slot, models] of Object.entries(config.routes)) {
+    lines.push(
+      `route ${ROUTE_VARIABLE[slot as RouteSlot]} → ${
+        targetsOf(models ?? [], config).map(shown).join(" → ")
+      }`,
+    );
+  }
+  if (config.routerScript) lines.push(`router script: ${config.routerScript}`);
+  const window = claudeCodeWindow(config);
+  if (window) {
+    lines.push(
+      `claude code: ${
+        Object.entries(window.env).map(([k, v]) => `${k}=${v}`).join(" ")
+      } (${window.model})`,
+    );
   }
   lines.push(`client key required: ${config.proxyApiKeys.length ? "yes (PROXY_API_KEY)" : "no"}`);
   return lines;
