@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import { createFakeUpstream, responsesDialect, textReply } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
-import { loadRouterScript, type RouterContext } from "../lib/routing/router_script.ts";
+import {
+  loadRouterScript,
+  type RouterContext,
+  type RouterScript,
+} from "../lib/routing/router_script.ts";
 import type { RouterFunction } from "../mod.ts";
 import { testConfig, testdata } from "./helpers.ts";
 
@@ -28,16 +32,20 @@ async function writeScript(source: string): Promise<string> {
 }
 
 function setup(route: RouterFunction, env: Record<string, string> = {}) {
+  return setupWith({ path: "router.ts", route }, env);
+}
+
+function setupWith(script: RouterScript, env: Record<string, string> = {}) {
   const upstream = createFakeUpstream((request) =>
     request.url.includes("/responses") ? responsesDialect().text(["ok"]) : textReply(["ok"])
   );
   const lines: string[] = [];
   const handler = createHandler(
-    testConfig({ ROUTER_SCRIPT: "router.ts", ROUTER_TIMEOUT_MS: "50", ...env }),
+    testConfig({ ROUTER_SCRIPT: script.path, ROUTER_TIMEOUT_MS: "50", ...env }),
     {
       fetch: upstream.fetch,
       logger: createLogger({ write: (line) => lines.push(line) }),
-      routerScript: { path: "router.ts", route },
+      routerScript: script,
     },
   );
   const send = async (body: Record<string, unknown>) => {
@@ -65,6 +73,27 @@ Deno.test("the README's router: o3 when the user says ultrathink, the default ot
     assert.equal((await send(ULTRATHINK)).model, "o3");
     assert.match(lines.at(-1)!, / → openai\/o3 route=script /);
     assert.equal((await send(TURN)).model, "gpt-4.1");
+    script.close?.();
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a script stuck in a loop is stopped: the request falls through, the next is routed", async () => {
+  const path = await writeScript(`
+export function route(request: { messages: unknown[] }) {
+  if (JSON.stringify(request.messages).includes("spin")) while (true) { /* stuck */ }
+  return "openai/o3";
+}
+`);
+  try {
+    const script = await loadRouterScript(path);
+    const { send: sendWithReset, lines: logged } = setupWith(script, { ROUTER_TIMEOUT_MS: "300" });
+    const stuck = await sendWithReset({ ...TURN, messages: [{ role: "user", content: "spin" }] });
+    assert.equal(stuck.model, "gpt-4.1");
+    assert.ok(logged.some((l) => /no answer within 300 ms; ignored, script restarted/.test(l)));
+    assert.equal((await sendWithReset(TURN)).model, "o3", "the restarted script answers");
+    script.close?.();
   } finally {
     await Deno.remove(path);
   }

@@ -1,9 +1,10 @@
 /**
  * `ROUTER_SCRIPT=./router.ts`: a module the user writes, exporting
  * `route(request, context)` that returns `provider/model` (or nothing, to fall through to the
- * built-in rules). It is imported once when the handler is created, called for every
- * `/v1/messages` request, and bounded in time; an exception, a bad answer or a timeout is logged
- * and falls through.
+ * built-in rules). It is imported once at start into a worker of its own, called for every
+ * `/v1/messages` request, and bounded in time: a script that does not answer in time (even one
+ * stuck in a loop) is stopped and loaded afresh. An exception, a bad answer or a timeout is
+ * logged and falls through.
  *
  * @example
  * ```ts ignore
@@ -56,21 +57,82 @@ export type RouterFunction = (
 export interface RouterScript {
   /** Where it was loaded from. */
   path: string;
-  /** Its `route` export. */
+  /** Its `route` export (in a worker: a call that posts the request there). */
   route: RouterFunction;
+  /** Stops a script that took too long and loads it afresh (workers only). */
+  reset?: () => void;
+  /** Stops the worker for good. */
+  close?: () => void;
 }
 
 /**
- * Imports the script once. A missing file or a module without a `route` function throws, so
- * the proxy refuses to start with a script that cannot work.
+ * Loads the script into a worker of its own. A missing file or a module without a `route`
+ * function throws, so the proxy refuses to start with a script that cannot work.
  */
 export async function loadRouterScript(path: string): Promise<RouterScript> {
   const url = /^[a-z]+:/i.test(path) ? path : new URL(path, `file://${Deno.cwd()}/`).href;
-  const module = await import(url);
-  if (typeof module.route !== "function") {
-    throw new Error(`ROUTER_SCRIPT ${path}: the module must export a function named route`);
-  }
-  return { path, route: module.route };
+  let worker = await startWorker(url, path);
+  let next = 0;
+  const pending = new Map<number, (reply: { answer?: unknown; error?: string }) => void>();
+  const listen = (w: Worker) => {
+    w.onmessage = (event: MessageEvent) => {
+      const reply = event.data as { kind: string; id: number; answer?: unknown; error?: string };
+      if (reply.kind !== "answer") return;
+      pending.get(reply.id)?.(reply);
+      pending.delete(reply.id);
+    };
+  };
+  listen(worker);
+  const failAll = (why: string) => {
+    for (const resolve of pending.values()) resolve({ error: why });
+    pending.clear();
+  };
+  return {
+    path,
+    route: (request, context) =>
+      new Promise((resolve, reject) => {
+        const id = next++;
+        pending.set(id, (reply) => {
+          if (reply.error !== undefined) reject(new Error(reply.error));
+          else if (reply.answer && typeof reply.answer === "object") {
+            resolve((reply.answer as { notAModel: string }).notAModel as never);
+          } else resolve((reply.answer as string | null) ?? undefined);
+        });
+        worker.postMessage({ kind: "route", id, request, context });
+      }),
+    reset() {
+      worker.terminate();
+      failAll("stopped: it took too long");
+      // Requests that come while the new worker loads wait for it in its message queue.
+      worker = new Worker(new URL("./router_worker.ts", import.meta.url), { type: "module" });
+      listen(worker);
+      worker.postMessage({ kind: "load", url });
+    },
+    close() {
+      worker.terminate();
+      failAll("closed");
+    },
+  };
+}
+
+function startWorker(url: string, path: string): Promise<Worker> {
+  const worker = new Worker(new URL("./router_worker.ts", import.meta.url), { type: "module" });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent) => {
+      const reply = event.data as { kind: string; message?: string };
+      if (reply.kind === "loaded") resolve(worker);
+      else {
+        worker.terminate();
+        reject(new Error(`ROUTER_SCRIPT ${path}: ${reply.message}`));
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      reject(new Error(`ROUTER_SCRIPT ${path}: ${event.message}`));
+    };
+    worker.postMessage({ kind: "load", url });
+  });
 }
 
 const SPEC = /^[A-Za-z0-9._:\/@-]{1,200}$/;
@@ -97,7 +159,11 @@ export async function runRouterScript(
       timeout,
     ]);
     if (answer === "timeout") {
-      options.log.info(`${where}: no answer within ${options.config.routerTimeoutMs} ms; ignored`);
+      options.log.info(
+        `${where}: no answer within ${options.config.routerTimeoutMs} ms; ignored` +
+          (script.reset ? ", script restarted" : ""),
+      );
+      script.reset?.();
       return undefined;
     }
     if (answer === undefined || answer === null || answer === "") return undefined;
