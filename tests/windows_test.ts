@@ -215,6 +215,13 @@ Deno.test("claudeCodeWindow(): the smallest window Claude Code's requests reach"
     model: "openai/gpt-4o-mini",
     env: { CLAUDE_CODE_AUTO_COMPACT_WINDOW: "128000" },
   });
+  // A task route's model comes before the sized chain, which still takes what it cannot hold.
+  const think = testConfig({
+    BIG_MODEL: "gpt-4.1",
+    SMALL_MODEL: "gpt-4.1",
+    ROUTE_THINK: "openai/o3",
+  });
+  assert.equal(claudeCodeWindow(think)?.window, 1_047_576);
   // A long-context route takes what the others cannot hold: compact at its window.
   const long = testConfig({
     BIG_MODEL: "gpt-4o",

@@ -21,21 +21,27 @@ export function describeConfig(config: Config): string[] {
     `preferred provider: ${config.preferredProvider}`,
     `fallback providers: ${config.fallbackProviders.join(", ") || "none"}`,
   ];
-  const shown = (t: Target) => {
-    const limits = limitsOf(t, config);
-    return `${t.provider}/${t.model}${
-      limits ? ` (${limits.context} window, ${limits.maxOutput} out, ${limits.source})` : ""
-    }`;
-  };
+  const seen = new Map<string, Target>();
+  const named = (targets: Target[]) =>
+    targets.map((t) => {
+      seen.set(`${t.provider}/${t.model}`, t);
+      return `${t.provider}/${t.model}`;
+    }).join(" → ");
   for (const family of ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]) {
-    lines.push(`${family} → ${route(family, config).map(shown).join(" → ")}`);
+    lines.push(`${family} → ${named(route(family, config))}`);
   }
   for (const [slot, models] of Object.entries(config.routes)) {
     lines.push(
-      `route ${ROUTE_VARIABLE[slot as RouteSlot]} → ${
-        targetsOf(models ?? [], config).map(shown).join(" → ")
-      }`,
+      `route ${ROUTE_VARIABLE[slot as RouteSlot]} → ${named(targetsOf(models ?? [], config))}`,
     );
+  }
+  for (const [name, target] of seen) {
+    const limits = limitsOf(target, config);
+    if (limits) {
+      lines.push(
+        `window ${name}: ${limits.context} tokens, output ${limits.maxOutput} (${limits.source})`,
+      );
+    }
   }
   if (config.routerScript) lines.push(`router script: ${config.routerScript}`);
   const window = claudeCodeWindow(config);

@@ -18,8 +18,8 @@ import { limitsOf, route, type Target, targetsOf } from "./route.ts";
 
 /** What Claude Code should be told about the backend's window. */
 export interface ClaudeCodeWindow {
-  /** The window Claude Code should compact in: the smallest window among the models its
-   * requests reach (or the long-context route's, which takes what they cannot hold). */
+  /** The window Claude Code should compact in: the smallest that some request of its can be
+   * held in (or the long-context route's, which takes what the others cannot hold). */
   window: number;
   /** The model with that window, as `provider/model`. */
   model: string;
@@ -45,27 +45,32 @@ export const SUMMARY_BUFFER = 20_000;
  * ```
  */
 export function claudeCodeWindow(config: Config): ClaudeCodeWindow | undefined {
-  const reached: Target[] = [
-    ...["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"].map((name) =>
-      route(name, config)[0]
-    ),
-    ...Object.entries(config.routes).filter(([slot]) => slot !== "longContext")
-      .flatMap(([, models]) => targetsOf(models ?? [], config).slice(0, 1)),
-  ];
+  // A request goes to the first target of its chain whose window holds it, and task routes put
+  // their models before the sized chain: so each family can take up to its chain's largest
+  // window, and Claude Code must compact at the smallest of those.
   let smallest: { window: number; model: string } | undefined;
-  for (const target of reached) {
-    const window = limitsOf(target, config)?.context;
-    if (window !== undefined && (!smallest || window < smallest.window)) {
-      smallest = { window, model: `${target.provider}/${target.model}` };
-    }
+  for (const family of ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"]) {
+    const widest = widestOf(route(family, config), config);
+    if (widest && (!smallest || widest.window < smallest.window)) smallest = widest;
   }
   if (!smallest) return undefined;
-  const [long] = targetsOf(config.routes.longContext ?? [], config);
-  const longWindow = long ? limitsOf(long, config)?.context : undefined;
-  if (longWindow !== undefined && longWindow > smallest.window) {
-    smallest = { window: longWindow, model: `${long.provider}/${long.model}` };
-  }
+  const long = widestOf(targetsOf(config.routes.longContext ?? [], config), config);
+  if (long && long.window > smallest.window) smallest = long;
   return { ...smallest, env: compactEnv(smallest.window) };
+}
+
+function widestOf(
+  targets: Target[],
+  config: Config,
+): { window: number; model: string } | undefined {
+  let widest: { window: number; model: string } | undefined;
+  for (const target of targets) {
+    const window = limitsOf(target, config)?.context;
+    if (window !== undefined && (!widest || window > widest.window)) {
+      widest = { window, model: `${target.provider}/${target.model}` };
+    }
+  }
+  return widest;
 }
 
 /** The variables that make Claude Code compact before `window` tokens. */
