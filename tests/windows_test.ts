@@ -315,3 +315,14 @@ Deno.test("the ledger record names the route, and an Azure deployment is priced 
   assert.equal(records[0].backendModel, "my-big-deploy");
   assert.equal(records[0].costUsd, 2, "1M input tokens of gpt-4.1 at $2");
 });
+
+Deno.test("a prompt near the window leaves the answer only the room that is left", async () => {
+  const { upstream, send } = setup({
+    OPENAI_BASE_URL: "http://127.0.0.1:11434/v1",
+    BIG_MODEL: "llama3.1",
+    MODEL_LIMITS: "llama3.1=30000/8192",
+  });
+  assert.equal((await send(longTurn(8_000))).status, 200);
+  const maxTokens = upstream.requests[0].body.max_tokens as number;
+  assert.ok(maxTokens < 8_192 && maxTokens > 1_000, `${maxTokens}`);
+});

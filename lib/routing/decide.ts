@@ -101,10 +101,20 @@ export async function decideRoute(
 
   const fitted = fitWindow(chosen.targets, tokens, config, longContext);
   return {
-    targets: fitted.targets,
+    targets: fitted.targets.map((target) => roomForOutput(target, tokens)),
     route: fitted.longContext ? "long_context" : chosen.route,
     tokens,
   };
+}
+
+/**
+ * An OpenAI-family window holds the prompt and the answer together: lower the output cap to
+ * what is left, so a prompt that fits is not refused for its `max_tokens`.
+ */
+function roomForOutput(target: Target, tokens: number): Target {
+  const info = target.info;
+  if (!info || tokens + info.maxOutput <= info.context) return target;
+  return { ...target, info: { ...info, maxOutput: Math.max(1, info.context - tokens) } };
 }
 
 function taskRoute(
