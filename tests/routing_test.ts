@@ -226,6 +226,39 @@ Deno.test("Anthropic passthrough forwards the request and streams the answer bac
     assert.equal(message.id, "msg_upstream");
     assert.deepEqual(message.content, [{ type: "text", text: "Hi from Anthropic" }]);
   });
+  await t.step(
+    "tool ids: Anthropic's own kept, a compatible server's call_0 made unique",
+    async () => {
+      const own = "toolu_01A09q90qw90lq917835lq9";
+      const toolTurn = (id: string): Reply => ({
+        done: false,
+        chunks: [
+          events[0],
+          {
+            type: "content_block_start",
+            index: 0,
+            content_block: { type: "tool_use", id, name: "Read", input: {} },
+          },
+          { type: "content_block_stop", index: 0 },
+          {
+            type: "message_delta",
+            delta: { stop_reason: "tool_use", stop_sequence: null },
+            usage: { output_tokens: 4 },
+          },
+          { type: "message_stop" },
+        ],
+      });
+      const { post } = setup(env, (_, i) => toolTurn(i === 0 ? own : "call_0"));
+      const ids: string[] = [];
+      for (let turn = 0; turn < 3; turn++) {
+        const message = await (await post()).json();
+        ids.push(message.content[0].id);
+      }
+      assert.equal(ids[0], own);
+      assert.match(ids[1], /^toolu_[A-Za-z0-9]{24}$/);
+      assert.equal(new Set(ids).size, 3, ids.join(", "));
+    },
+  );
   await t.step("errors keep Anthropic's type and status", async () => {
     const { post } = setup(env, () => ({
       status: 529,

@@ -13,6 +13,7 @@ import {
   unreachable,
 } from "../anthropic/errors.ts";
 import type { ErrorType, StreamEvent } from "../anthropic/schema.ts";
+import { randomId } from "../ids.ts";
 
 /** Where and how to call the Anthropic API. */
 export interface AnthropicEndpoint {
@@ -102,8 +103,24 @@ export class AnthropicEventStream extends TransformStream<EventSourceMessage, St
           });
           return;
         }
-        controller.enqueue(event);
+        controller.enqueue(ownToolId(event));
       },
     });
   }
+}
+
+/** An id Anthropic itself minted: `toolu_` and at least 20 random characters. */
+const ANTHROPIC_TOOL_ID = /^toolu_[A-Za-z0-9]{20,}$/;
+
+/**
+ * A tool_use block keeps Anthropic's own id (unique, and the key a server-side container may be
+ * waiting on); any other id (an Anthropic-compatible server's `call_0`, repeated every answer)
+ * is replaced by a fresh one, as on every other backend: Claude Code loops on a repeated id.
+ */
+function ownToolId(event: StreamEvent): StreamEvent {
+  if (
+    event.type !== "content_block_start" || event.content_block.type !== "tool_use" ||
+    ANTHROPIC_TOOL_ID.test(event.content_block.id)
+  ) return event;
+  return { ...event, content_block: { ...event.content_block, id: randomId("toolu_") } };
 }
