@@ -7,6 +7,7 @@
  */
 import type { Route } from "./run.ts";
 import { proxyRoute } from "./run.ts";
+import { TURN_MODEL } from "./turn.ts";
 
 // 3.x depends on a package the npm registry does not have; 2.0.0 is the newest that installs.
 const PACKAGE = "@musistudio/claude-code-router@2.0.0";
@@ -29,11 +30,12 @@ async function run(command: string, args: string[], cwd: string, env: Record<str
 
 /**
  * Installs and starts claude-code-router pointed at `fakeUrl`; undefined (with the reason on
- * stderr) when it cannot be installed or does not answer within 60 s.
+ * stderr) when it cannot be installed or does not answer within 60 s. `pid` is the process whose
+ * CPU time (children included) the benchmark counts.
  */
 export async function runPeer(
   fakeUrl: string,
-): Promise<{ route: Route; close: () => Promise<void> } | undefined> {
+): Promise<{ route: Route; close: () => Promise<void>; pid: number } | undefined> {
   const dir = await Deno.makeTempDir({ prefix: "ccproxy-peer-" });
   console.error(`bench: installing ${PACKAGE} into ${dir}`);
   const install = await run(
@@ -57,7 +59,7 @@ export async function runPeer(
       name: "fake",
       api_base_url: `${fakeUrl}/v1/chat/completions`,
       api_key: "sk-bench",
-      models: ["fake-c3-i0-b8", "fake-c50-i5-b16"],
+      models: ["fake-c3-i0-b8", "fake-c50-i5-b16", TURN_MODEL],
     }],
     Router: { default: "fake,fake-c3-i0-b8" },
   };
@@ -101,6 +103,7 @@ export async function runPeer(
   route.init = (model, stream) => init(`fake,${model}`, stream);
   return {
     route,
+    pid: process.pid,
     close: async () => {
       await run("node", [cli, "stop"], dir, { HOME: home });
       try {

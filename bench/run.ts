@@ -18,6 +18,7 @@ import { SseEncodeStream } from "../lib/anthropic/sse_encode.ts";
 import { SseParseStream } from "../lib/upstream/sse_reader.ts";
 import { now } from "./fake_server.ts";
 import { runPeer } from "./peers.ts";
+import { claudeCodeTurn, realisticTurn, TURN_MODEL, type TurnFigures, turnRoutes } from "./turn.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -353,41 +354,8 @@ export async function coldStart(fakeUrl: string) {
 // 6. Translation cost of a 1 MB Claude Code-shaped request
 // ---------------------------------------------------------------------------------------------
 
-function claudeCodeRequest(targetBytes: number): Record<string, unknown> {
-  const fixture = JSON.parse(
-    Deno.readTextFileSync(new URL("../tests/testdata/claude_code_turn2.json", import.meta.url)),
-  );
-  const messages = [...fixture.messages];
-  let size = JSON.stringify(fixture).length;
-  for (let i = 0; size < targetBytes; i++) {
-    const id = `toolu_bench${i}`;
-    const turn = [
-      {
-        role: "assistant",
-        content: [{ type: "text", text: "Reading the next file." }, {
-          type: "tool_use",
-          id,
-          name: "Read",
-          input: { file_path: `/src/file${i}.ts` },
-        }],
-      },
-      {
-        role: "user",
-        content: [{
-          type: "tool_result",
-          tool_use_id: id,
-          content: `export const x${i} = ${i};\n`.repeat(80),
-        }],
-      },
-    ];
-    messages.push(...turn);
-    size += JSON.stringify(turn).length;
-  }
-  return { ...fixture, messages, stream: true };
-}
-
 export async function translation() {
-  const body = claudeCodeRequest(1_000_000);
+  const body = claudeCodeTurn(1_000_000);
   const text = JSON.stringify(body);
   const iterations = scale(40, 10);
   const request: number[] = [];
@@ -459,6 +427,8 @@ if (import.meta.main) {
     OPENAI_API_KEY: "sk-bench",
     OPENAI_BASE_URL: `${fake.url}/v1`,
     OPENAI_API_MODE: "chat",
+    // The realistic turn asks for claude-opus-*: its answer takes the turn's shape.
+    BIG_MODEL: TURN_MODEL,
   });
   const proxy = proxyRoute(proxyProcess.url);
   const direct = directRoute(fake.url);
@@ -471,32 +441,47 @@ if (import.meta.main) {
     quick: QUICK,
   };
   try {
-    console.error("bench: 1/6 added latency");
+    console.error("bench: 1/7 added latency");
     report.latency = await addedLatency(proxy, direct);
     report.floor = await addedLatency(floor, direct);
-    console.error("bench: 2/6 throughput");
+    console.error("bench: 2/7 throughput");
     let peer: Route | undefined;
     let peerClose: (() => Promise<void>) | undefined;
+    let peerPid: number | undefined;
     if (args.peers) {
       const started = await runPeer(fake.url);
-      if (started) ({ route: peer, close: peerClose } = started);
+      if (started) ({ route: peer, close: peerClose, pid: peerPid } = started);
       else report.peerError = "claude-code-router could not be installed or started";
     }
     const routes = peer ? [direct, proxy, peer] : [direct, proxy];
     report.throughput16 = await throughput(routes, 16);
     report.throughput64 = await throughput(routes, 64);
-    console.error("bench: 3/6 streaming");
+    console.error("bench: 3/7 realistic Claude Code turn");
+    report.turn = await realisticTurn(
+      turnRoutes({
+        fakeUrl: fake.url,
+        bareUrl: bare.url,
+        barePid: bare.process.pid,
+        proxyUrl: proxyProcess.url,
+        proxyPid: proxyProcess.process.pid,
+        peerUrl: peer?.url,
+        peerPid,
+      }),
+      { rounds: scale(8, 3), perRound: scale(25, 10), total16: scale(800, 200) },
+    );
+    console.error("bench: 4/7 streaming");
     report.streaming = await streaming(proxy, direct);
     if (peer) {
       report.peerLatency = await addedLatency(peer, direct);
       report.peerStreaming = await streaming(peer, direct);
     }
     await peerClose?.();
-    console.error("bench: 4/6 memory");
+    console.error("bench: 5/7 memory");
     report.memory = await memory(proxy, proxyProcess.process.pid);
-    console.error("bench: 5/6 cold start");
+    report.floorMemory = await memory(floor, bare.process.pid);
+    console.error("bench: 6/7 cold start");
     report.coldStart = await coldStart(fake.url);
-    console.error("bench: 6/6 translation");
+    console.error("bench: 7/7 translation");
     report.translation = await translation();
   } finally {
     for (const child of [proxyProcess.process, fake.process, bare.process]) {
@@ -512,6 +497,12 @@ if (import.meta.main) {
   const t64 = report.throughput64 as Record<string, number>;
   const s = report.streaming as Awaited<ReturnType<typeof streaming>>;
   const m = report.memory as Record<string, number>;
+  const fm = report.floorMemory as Record<string, number>;
+  const turn = report.turn as Record<string, TurnFigures>;
+  const tp = turn.ccproxy;
+  const tb = turn["bare hop"];
+  const tpeer = turn["claude-code-router"] as TurnFigures | undefined;
+  const pl = report.peerLatency as Awaited<ReturnType<typeof addedLatency>> | undefined;
   const c = report.coldStart as { medianMs: number };
   const tr = report.translation as Awaited<ReturnType<typeof translation>>;
   const peerRps = t64["claude-code-router"];
@@ -523,6 +514,40 @@ if (import.meta.main) {
       `IQR ${fmt(l.iqrMs, 3)}; direct p50 ${fmt(l.directP50Ms)}`,
     ],
     ["added latency p99, c=1 (ms)", fmt(l.p99AddedMs, 3), "≤ 1", ""],
+    [
+      "tiny request over the bare hop, p50 c=1 (ms)",
+      fmt(l.p50AddedMs - f.p50AddedMs, 3),
+      "≤ 0.4, ahead of claude-code-router",
+      pl ? `claude-code-router ${fmt(pl.p50AddedMs - f.p50AddedMs, 3)}` : "peer not run (--peers)",
+    ],
+    [
+      "realistic turn over the bare hop, c=1 (ms)",
+      fmt(tp.addedMs - tb.addedMs, 3),
+      "≤ 2",
+      `over the upstream alone: ccproxy ${fmt(tp.addedMs, 3)}, bare hop ${fmt(tb.addedMs, 3)}${
+        tpeer ? `, claude-code-router ${fmt(tpeer.addedMs, 3)}` : ""
+      }`,
+    ],
+    [
+      "realistic turn requests/s at c=16, % of the bare hop",
+      `${fmt((100 * tp.rps16) / tb.rps16, 0)}%`,
+      "≥ 50%",
+      `ccproxy ${tp.rps16}, bare hop ${tb.rps16}, upstream alone ${turn["upstream alone"].rps16}`,
+    ],
+    [
+      "realistic turn requests/s at c=16, × claude-code-router",
+      tpeer ? `${fmt(tp.rps16 / tpeer.rps16, 1)}×` : "-",
+      "≥ 2×",
+      tpeer ? `claude-code-router ${tpeer.rps16}` : "peer not run (--peers)",
+    ],
+    [
+      "realistic turn CPU per request, c=1 / c=16 (ms)",
+      `${fmt(tp.cpuMsC1)} / ${fmt(tp.cpuMsC16)}`,
+      "",
+      `bare hop ${fmt(tb.cpuMsC1)} / ${fmt(tb.cpuMsC16)}${
+        tpeer ? `; claude-code-router ${fmt(tpeer.cpuMsC1)} / ${fmt(tpeer.cpuMsC16)}` : ""
+      }`,
+    ],
     [
       "bare fetch pass-through, added p50 / p99 (ms)",
       `${fmt(f.p50AddedMs, 3)} / ${fmt(f.p99AddedMs, 3)}`,
@@ -558,7 +583,14 @@ if (import.meta.main) {
     ],
     ["RSS idle (MB)", String(m.idleMb), "", ""],
     ["RSS, 100 open streams (MB)", String(m.streams100Mb), "", ""],
-    ["RSS, 1,000 open streams (MB)", String(m.streams1000Mb), "≤ 100", ""],
+    [
+      "RSS, 1,000 open streams (MB)",
+      String(m.streams1000Mb),
+      `≤ bare hop + 100 (${fm.streams1000Mb + 100})`,
+      `growth over idle: ccproxy +${m.streams1000Mb - m.idleMb}, bare hop +${
+        fm.streams1000Mb - fm.idleMb
+      }`,
+    ],
     ["cold start to first /health 200 (ms)", fmt(c.medianMs, 0), "≤ 200", ""],
     [
       "1 MB request translated (µs)",
@@ -580,8 +612,7 @@ if (import.meta.main) {
   );
   console.log("| figure | measured | target | notes |\n| --- | --- | --- | --- |");
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
-  if (report.peerLatency) {
-    const pl = report.peerLatency as Awaited<ReturnType<typeof addedLatency>>;
+  if (pl) {
     const ps = report.peerStreaming as Awaited<ReturnType<typeof streaming>>;
     console.log(
       `| claude-code-router: added latency p50 / p99 (ms) | ${fmt(pl.p50AddedMs, 3)} / ${
@@ -592,6 +623,18 @@ if (import.meta.main) {
       `| claude-code-router: TTFB overhead / per-chunk p50 (ms), coalesced | ${
         fmt(ps.ttfbOverheadMs, 3)
       } / ${fmt(ps.perChunkAddedP50Ms, 3)}, ${ps.coalesced} | | |`,
+    );
+  }
+  console.log(
+    "\n### Realistic Claude Code turn (48 KB request, 12 tools, 40 streamed chunks)\n\n" +
+      "| route | p50 c=1 (ms) | added over upstream, c=1 (ms) | CPU/request c=1 (ms) | " +
+      "requests/s c=16 | CPU/request c=16 (ms) |\n| --- | --- | --- | --- | --- | --- |",
+  );
+  for (const [name, t] of Object.entries(turn)) {
+    console.log(
+      `| ${name} | ${fmt(t.p50Ms)} | ${fmt(t.addedMs, 3)} | ${fmt(t.cpuMsC1)} | ${t.rps16} | ${
+        fmt(t.cpuMsC16)
+      } |`,
     );
   }
   if (report.peerError) console.log(`\npeer: ${report.peerError}`);

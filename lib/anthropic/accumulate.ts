@@ -10,20 +10,31 @@ import { ProxyError } from "./errors.ts";
 import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
 
 /**
- * Accumulates `events` into a message. An `error` event becomes a thrown {@link ProxyError};
- * a stream that ends without `message_stop` is an `api_error`.
+ * Folds events into a message one at a time (the relay feeds it without a stream). An `error`
+ * event becomes a thrown {@link ProxyError} from {@link MessageBuilder.result}.
  */
-export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<MessageResponse> {
-  let message: MessageResponse | undefined;
-  const args: string[] = [];
-  for await (const event of events) {
+export class MessageBuilder {
+  #message: MessageResponse | undefined;
+  #args: string[] = [];
+  #error: ProxyError | undefined;
+  #complete = false;
+
+  /** True once `message_stop` or `error` has been added. */
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** Adds one event. */
+  add(event: StreamEvent): void {
+    if (this.#complete) return;
+    const message = this.#message;
     switch (event.type) {
       case "message_start":
-        message = structuredClone(event.message);
+        this.#message = structuredClone(event.message);
         break;
       case "content_block_start":
         message!.content[event.index] = { ...event.content_block } as ResponseBlock;
-        args[event.index] = "";
+        this.#args[event.index] = "";
         break;
       case "content_block_delta": {
         const block = message!.content[event.index];
@@ -35,13 +46,13 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
           block.signature = delta.signature;
         } else if (delta.type === "citations_delta" && block.type === "text") {
           block.citations = [...(block.citations ?? []), delta.citation];
-        } else if (delta.type === "input_json_delta") args[event.index] += delta.partial_json;
+        } else if (delta.type === "input_json_delta") this.#args[event.index] += delta.partial_json;
         break;
       }
       case "content_block_stop": {
         const block = message!.content[event.index];
         if (block.type === "tool_use" || block.type === "server_tool_use") {
-          block.input = parseArgs(args[event.index]);
+          block.input = parseArgs(this.#args[event.index]);
         }
         break;
       }
@@ -52,12 +63,36 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
         message!.usage = { ...event.usage };
         break;
       case "message_stop":
-        return message!;
+        this.#complete = true;
+        break;
       case "error":
-        throw new ProxyError(event.error.type, event.error.message);
+        this.#complete = true;
+        this.#error = new ProxyError(event.error.type, event.error.message);
+        break;
     }
   }
-  throw new ProxyError("api_error", "upstream: stream ended before the message was complete");
+
+  /** The message; throws the stream's error, or an `api_error` if it ended short. */
+  result(): MessageResponse {
+    if (this.#error) throw this.#error;
+    if (!this.#complete || !this.#message) {
+      throw new ProxyError("api_error", "upstream: stream ended before the message was complete");
+    }
+    return this.#message;
+  }
+}
+
+/**
+ * Accumulates `events` into a message. An `error` event becomes a thrown {@link ProxyError};
+ * a stream that ends without `message_stop` is an `api_error`.
+ */
+export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<MessageResponse> {
+  const builder = new MessageBuilder();
+  for await (const event of events) {
+    builder.add(event);
+    if (builder.complete) break;
+  }
+  return builder.result();
 }
 
 /** Parses tool arguments into an object; truncated JSON is completed first, garbage becomes `{}`. */

@@ -1,10 +1,7 @@
 /**
- * Server-sent events towards the client: encoding with keep-alive pings, and the guard that turns
- * a broken upstream into a final `event: error` instead of a torn connection.
- *
- * Each stage costs a promise hop per event, so the per-event work that belongs together is done in
- * one pass: the guard also applies a per-event map (redaction, observation), and the encoder also
- * sends the pings.
+ * Server-sent events towards the client: the encoding of one event, the keep-alive ping, and an
+ * encoder stage with pings for composing whole streams (the proxy's own answers are encoded in the
+ * relay's one pass, `lib/upstream/relay.ts`).
  *
  * @module
  */
@@ -17,10 +14,19 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
+/** One event as SSE text: `event: <type>\ndata: <json>\n\n`. */
+export function encodeEvent(event: StreamEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** The keep-alive `ping` event, encoded. */
+export const PING: string = encodeEvent({ type: "ping" });
+
 /** Starts a repeating timer and returns the function that stops it. */
 export type Scheduler = (tick: () => void, intervalMs: number) => () => void;
 
-const intervalScheduler: Scheduler = (tick, intervalMs) => {
+/** The default {@link Scheduler}: `setInterval`. */
+export const intervalScheduler: Scheduler = (tick, intervalMs) => {
   const id = setInterval(tick, intervalMs);
   return () => clearInterval(id);
 };
@@ -42,9 +48,8 @@ export interface KeepAliveOptions {
 export class SseEncodeStream extends TransformStream<StreamEvent, Uint8Array> {
   constructor(keepAlive?: KeepAliveOptions) {
     const encoder = new TextEncoder();
-    const encode = (event: StreamEvent) =>
-      encoder.encode(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-    const ping = encode({ type: "ping" });
+    const encode = (event: StreamEvent) => encoder.encode(encodeEvent(event));
+    const ping = encoder.encode(PING);
     let stop: (() => void) | undefined;
     let busy = false;
     let ended = false;
@@ -73,57 +78,4 @@ export class SseEncodeStream extends TransformStream<StreamEvent, Uint8Array> {
       cancel: halt,
     } as Transformer<StreamEvent, Uint8Array>);
   }
-}
-
-/** Options of {@link guardStream}. */
-export interface GuardOptions {
-  /** The `error` event a read failure becomes. */
-  describe: (error: unknown) => StreamEvent & { type: "error" };
-  /** Applied to every event on its way out (error events included). */
-  map?: (event: StreamEvent) => StreamEvent;
-  /** Called once when the stream has ended (`end`) or the reader gave up (`cancel`). */
-  done?: (how: "end" | "cancel") => void;
-}
-
-/**
- * Reads `events` and, if reading fails (connection reset, malformed upstream data, a timeout),
- * ends the stream with an `error` event, unless it had already ended.
- */
-export function guardStream(
-  events: ReadableStream<StreamEvent>,
-  options: GuardOptions,
-): ReadableStream<StreamEvent> {
-  const reader = events.getReader();
-  const map = options.map ?? ((event: StreamEvent) => event);
-  let ended = false;
-  let finished = false;
-  const finish = (how: "end" | "cancel") => {
-    if (finished) return;
-    finished = true;
-    options.done?.(how);
-  };
-  return new ReadableStream<StreamEvent>({
-    async pull(controller) {
-      try {
-        const next = await reader.read();
-        if (next.done) {
-          controller.close();
-          finish("end");
-          return;
-        }
-        const type = next.value.type;
-        if (type === "message_stop" || type === "error") ended = true;
-        controller.enqueue(map(next.value));
-      } catch (error) {
-        if (!ended) controller.enqueue(map(options.describe(error)));
-        ended = true;
-        controller.close();
-        finish("end");
-      }
-    },
-    cancel(reason) {
-      finish("cancel");
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
 }

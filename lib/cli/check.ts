@@ -5,15 +5,21 @@
  *
  * @module
  */
-import { accumulate } from "../anthropic/accumulate.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import type { MessagesRequest } from "../anthropic/schema.ts";
 import { createBackends } from "../upstream/backends.ts";
-import { type Config, type Provider, ROUTE_VARIABLE, type RouteSlot } from "../config.ts";
+import {
+  type Config,
+  type Provider,
+  ROUTE_VARIABLE,
+  type RouteSlot,
+  secretsOf,
+} from "../config.ts";
 import { silentLogger } from "../server/log.ts";
 import { limitsOf, route, type Target, targetsOf } from "../routing/route.ts";
 import { claudeCodeWindow } from "../routing/client_env.ts";
 import { timedFetch } from "../upstream/timeouts.ts";
+import { relayMessage } from "../upstream/relay.ts";
 
 /** One line per fact: the providers, and which model each Claude family maps to. */
 export function describeConfig(config: Config): string[] {
@@ -97,7 +103,7 @@ export async function pingProviders(
       else models.set(target.model, { target, client: name, sizes: [size] });
     }
     for (const { target, client, sizes } of models.values()) {
-      results.push({ ...await ping(backends, target, client), sizes: sizes.join("/") });
+      results.push({ ...await ping(backends, target, client, config), sizes: sizes.join("/") });
     }
   }
   return results;
@@ -107,6 +113,7 @@ async function ping(
   backends: ReturnType<typeof createBackends>,
   target: Target,
   client: string,
+  config: Config,
 ): Promise<Omit<PingResult, "sizes">> {
   const request: MessagesRequest = {
     model: client,
@@ -115,13 +122,17 @@ async function ping(
   };
   const started = performance.now();
   try {
-    const events = await backends[target.provider].open(request, target, {
+    const answer = await backends[target.provider].open(request, target, {
       messageId: "msg_ping",
       inputEstimate: 1,
       log: silentLogger,
       notes: [],
     });
-    await accumulate(events);
+    await relayMessage(answer, {
+      ...config.timeouts,
+      startedAt: started,
+      secrets: secretsOf(config),
+    });
     return { ...target, ok: true, detail: `${Math.round(performance.now() - started)} ms` };
   } catch (error) {
     const detail = error instanceof ProxyError

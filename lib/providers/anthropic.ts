@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../upstream/sse_reader.ts";
+import { TranslateStream, type Translator } from "../upstream/translate.ts";
+import { readErrorBody } from "../upstream/error_body.ts";
 import {
   keyRefused,
   ProxyError,
@@ -59,13 +60,22 @@ export async function postAnthropic(
     throw unreachable("anthropic", error);
   }
   if (response.ok) return response;
-  const text = await response.text();
+  throw await anthropicFailure(response);
+}
+
+/**
+ * Maps a non-2xx Anthropic answer onto an error of Anthropic's own types and statuses: a type
+ * Anthropic does not define (or a status it does not use, e.g. 418) is mapped from the status.
+ * The body is read only up to a bound, and cut only after redaction (by the handler).
+ */
+export async function anthropicFailure(response: Response): Promise<ProxyError> {
+  const text = await readErrorBody(response);
   let type: ErrorType = typeForStatus(response.status);
-  let message = text.slice(0, 500);
+  let message = text;
   try {
-    const parsed = JSON.parse(text).error;
-    if (parsed?.type in STATUS_OF) type = parsed.type;
-    if (parsed?.message) message = parsed.message;
+    const parsed = JSON.parse(text)?.error;
+    if (anthropicType(parsed?.type)) type = parsed.type;
+    if (typeof parsed?.message === "string") message = parsed.message;
   } catch {
     // not JSON: keep the text
   }
@@ -75,37 +85,70 @@ export async function postAnthropic(
     if (value) passed[name] = value;
   }
   if (response.status === 401 || response.status === 403) {
-    throw keyRefused("anthropic", response.status, message);
+    return keyRefused("anthropic", response.status, message || `HTTP ${response.status}`);
   }
-  const status = response.status === 503 ? 529 : response.status;
-  throw new ProxyError(type, `anthropic: ${message}`, {
-    status,
+  return new ProxyError(type, `anthropic: ${message || `HTTP ${response.status}`}`, {
+    status: STATUS_OF[type],
     headers: passed,
     upstreamStatus: response.status,
   });
 }
 
-/** Anthropic SSE messages → the same events, parsed (unknown event types pass through). */
-export class AnthropicEventStream extends TransformStream<EventSourceMessage, StreamEvent> {
+/** True for one of Anthropic's error types (own keys only: `constructor` is not one). */
+export function anthropicType(type: unknown): type is ErrorType {
+  return typeof type === "string" && Object.hasOwn(STATUS_OF, type);
+}
+
+/**
+ * Anthropic SSE messages → the same events, parsed (unknown event types pass through); an
+ * in-stream error keeps to Anthropic's error types. The relay's guard ends a stream that stops
+ * short with an `error` event.
+ */
+export function anthropicTranslator(emit: (event: StreamEvent) => void): Translator {
+  return {
+    message(message) {
+      let event: StreamEvent;
+      try {
+        event = JSON.parse(message.data);
+      } catch {
+        emit({
+          type: "error",
+          error: {
+            type: "api_error",
+            message: "anthropic: upstream sent an event that is not JSON",
+          },
+        });
+        return;
+      }
+      if (!event || typeof event !== "object" || typeof event.type !== "string") {
+        emit({
+          type: "error",
+          error: { type: "api_error", message: "anthropic: upstream sent an event without a type" },
+        });
+        return;
+      }
+      if (event.type === "error") {
+        const error = (event as { error?: { type?: unknown; message?: unknown } }).error;
+        event = {
+          type: "error",
+          error: {
+            type: anthropicType(error?.type) ? error.type : "api_error",
+            message: typeof error?.message === "string"
+              ? error.message
+              : "anthropic: upstream error",
+          },
+        };
+      }
+      emit(ownToolId(event));
+    },
+    end() {},
+  };
+}
+
+/** {@link anthropicTranslator} as a stream stage. */
+export class AnthropicEventStream extends TranslateStream {
   constructor() {
-    super({
-      transform(message, controller) {
-        let event: StreamEvent;
-        try {
-          event = JSON.parse(message.data);
-        } catch {
-          controller.enqueue({
-            type: "error",
-            error: {
-              type: "api_error",
-              message: "anthropic: upstream sent an event that is not JSON",
-            },
-          });
-          return;
-        }
-        controller.enqueue(ownToolId(event));
-      },
-    });
+    super(anthropicTranslator);
   }
 }
 

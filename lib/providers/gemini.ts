@@ -8,7 +8,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { EventSourceMessage } from "../upstream/sse_reader.ts";
+import { TranslateStream, type Translator } from "../upstream/translate.ts";
+import { readErrorBody } from "../upstream/error_body.ts";
 import {
   type Conversation,
   normalize,
@@ -465,90 +466,92 @@ export function geminiUsage(
 }
 
 /** `streamGenerateContent?alt=sse` messages → Anthropic events. */
-export class GeminiToAnthropicStream extends TransformStream<EventSourceMessage, StreamEvent> {
-  constructor(context: GeminiStreamContext) {
-    let out!: EventWriter;
-    let usage: GeminiUsage | undefined;
-    let finish: string | undefined;
-    let blocked = false;
-    let calls = 0;
-    let done = false;
-    const grounding = context.webSearch ? new GeminiGrounding(context.webSearch) : undefined;
-    super({
-      start(controller) {
-        // Gemini's tool ids are minted here, unique per call (a nonce, or random).
-        out = new EventWriter((event) => controller.enqueue(event), {
-          ...context,
-          ownToolIds: true,
-        });
-      },
-      transform(message) {
-        if (done) return;
-        let chunk: GeminiChunk;
-        try {
-          chunk = JSON.parse(message.data);
-        } catch {
-          done = true;
-          out.fail("api_error", "gemini: upstream sent a chunk that is not JSON");
-          return;
-        }
-        if (chunk.error) {
-          done = true;
-          const code = typeof chunk.error.code === "number" ? chunk.error.code : 0;
-          const mapped = geminiFailure(code, chunk.error, context.model, {});
-          out.fail(mapped.type, mapped.message);
-          return;
-        }
-        if (chunk.usageMetadata) usage = chunk.usageMetadata;
-        if (!out.started) {
-          const prompt = usage ? geminiUsage(usage, 0, 0).input_tokens : 0;
-          out.start(prompt || undefined);
-        }
-        if (chunk.promptFeedback?.blockReason) blocked = true;
-        const candidate = chunk.candidates?.[0];
-        // Before the parts: a call in this chunk writes out the searches that led to it.
-        grounding?.metadata(candidate?.groundingMetadata);
-        for (const part of candidate?.content?.parts ?? []) {
-          if (part.functionCall) {
-            if (context.singleCall && calls > 0) continue;
-            grounding?.flush(out);
-            calls++;
-            const name = part.functionCall.name;
-            out.toolStart(
-              callId(part.thoughtSignature, context.signer),
-              context.toolNames.get(name) ?? name,
-            );
-            out.toolArgs(JSON.stringify(part.functionCall.args ?? {}));
-          } else if (part.text !== undefined) {
-            if (part.thought) out.thinking(part.text);
-            else if (grounding) grounding.text(part.text);
-            else out.text(part.text);
-          }
-        }
-        if (candidate?.finishReason) finish = candidate.finishReason;
-      },
-      flush() {
-        if (done) return;
-        if (!finish && !blocked) {
-          out.fail("api_error", "gemini: upstream stream ended without a finish reason");
-          return;
-        }
-        if (
-          calls === 0 && (finish === "MALFORMED_FUNCTION_CALL" || finish === "UNEXPECTED_TOOL_CALL")
-        ) {
-          // Say so instead of ending silently: the client (or its user) can ask again.
-          out.text(
-            `[gemini: the model's tool call could not be used (${finish}); please try again.]`,
+export function geminiTranslator(
+  context: GeminiStreamContext,
+  emit: (event: StreamEvent) => void,
+): Translator {
+  // Gemini's tool ids are minted here, unique per call (a nonce, or random).
+  const out = new EventWriter(emit, { ...context, ownToolIds: true });
+  let usage: GeminiUsage | undefined;
+  let finish: string | undefined;
+  let blocked = false;
+  let calls = 0;
+  let done = false;
+  const grounding = context.webSearch ? new GeminiGrounding(context.webSearch) : undefined;
+  return {
+    message(message) {
+      if (done) return;
+      let chunk: GeminiChunk;
+      try {
+        chunk = JSON.parse(message.data);
+      } catch {
+        done = true;
+        out.fail("api_error", "gemini: upstream sent a chunk that is not JSON");
+        return;
+      }
+      if (chunk.error) {
+        done = true;
+        const code = typeof chunk.error.code === "number" ? chunk.error.code : 0;
+        const mapped = geminiFailure(code, chunk.error, context.model, {});
+        out.fail(mapped.type, mapped.message);
+        return;
+      }
+      if (chunk.usageMetadata) usage = chunk.usageMetadata;
+      if (!out.started) {
+        const prompt = usage ? geminiUsage(usage, 0, 0).input_tokens : 0;
+        out.start(prompt || undefined);
+      }
+      if (chunk.promptFeedback?.blockReason) blocked = true;
+      const candidate = chunk.candidates?.[0];
+      // Before the parts: a call in this chunk writes out the searches that led to it.
+      grounding?.metadata(candidate?.groundingMetadata);
+      for (const part of candidate?.content?.parts ?? []) {
+        if (part.functionCall) {
+          if (context.singleCall && calls > 0) continue;
+          grounding?.flush(out);
+          calls++;
+          const name = part.functionCall.name;
+          out.toolStart(
+            callId(part.thoughtSignature, context.signer),
+            context.toolNames.get(name) ?? name,
           );
+          out.toolArgs(JSON.stringify(part.functionCall.args ?? {}));
+        } else if (part.text !== undefined) {
+          if (part.thought) out.thinking(part.text);
+          else if (grounding) grounding.text(part.text);
+          else out.text(part.text);
         }
-        grounding?.flush(out);
-        let reason: StopReason = "end_turn";
-        if (blocked || REFUSAL.has(finish!)) reason = "refusal";
-        else if (calls > 0) reason = "tool_use";
-        else if (finish === "MAX_TOKENS") reason = "max_tokens";
-        out.stop(reason, geminiUsage(usage, context.inputTokens, out.outputChars));
-      },
-    });
+      }
+      if (candidate?.finishReason) finish = candidate.finishReason;
+    },
+    end() {
+      if (done) return;
+      if (!finish && !blocked) {
+        out.fail("api_error", "gemini: upstream stream ended without a finish reason");
+        return;
+      }
+      if (
+        calls === 0 && (finish === "MALFORMED_FUNCTION_CALL" || finish === "UNEXPECTED_TOOL_CALL")
+      ) {
+        // Say so instead of ending silently: the client (or its user) can ask again.
+        out.text(
+          `[gemini: the model's tool call could not be used (${finish}); please try again.]`,
+        );
+      }
+      grounding?.flush(out);
+      let reason: StopReason = "end_turn";
+      if (blocked || REFUSAL.has(finish!)) reason = "refusal";
+      else if (calls > 0) reason = "tool_use";
+      else if (finish === "MAX_TOKENS") reason = "max_tokens";
+      out.stop(reason, geminiUsage(usage, context.inputTokens, out.outputChars));
+    },
+  };
+}
+
+/** {@link geminiTranslator} as a stream stage. */
+export class GeminiToAnthropicStream extends TranslateStream {
+  constructor(context: GeminiStreamContext) {
+    super((emit) => geminiTranslator(context, emit));
   }
 }
 
@@ -618,13 +621,14 @@ async function post(
     throw unreachable("gemini", error);
   }
   if (response.ok) return response;
-  const text = await response.text();
+  // Read up to a bound; the message is cut only after redaction (by the handler).
+  const text = await readErrorBody(response);
   let error: GeminiError | undefined;
   try {
     const parsed = JSON.parse(text);
     error = Array.isArray(parsed) ? parsed[0]?.error : parsed.error;
   } catch {
-    error = { message: text.slice(0, 500) };
+    error = { message: text };
   }
   const headers: Record<string, string> = {};
   const retryAfter = response.headers.get("retry-after");

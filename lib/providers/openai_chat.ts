@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../upstream/sse_reader.ts";
+import { TranslateStream, type Translator } from "../upstream/translate.ts";
 import type OpenAI from "openai";
 import {
   type Conversation,
@@ -287,129 +287,132 @@ const FINISH: Record<string, StopReason> = {
  * calls), the second is buffered and emitted once the first is done, so no fragment is lost
  * and no closed block is reopened.
  */
-export class ChatToAnthropicStream extends TransformStream<EventSourceMessage, StreamEvent> {
-  constructor(context: ChatStreamContext) {
-    let out!: EventWriter;
-    const calls = new Map<string, PendingCall>();
-    const queue: string[] = [];
-    let open: string | undefined;
-    let finish: string | undefined;
-    let usage: ChatChunk["usage"] | undefined;
-    let refused = false;
-    let sawCalls = false;
-    let done = false;
+export function chatTranslator(
+  context: ChatStreamContext,
+  emit: (event: StreamEvent) => void,
+): Translator {
+  const out = new EventWriter(emit, context);
+  out.start();
+  const calls = new Map<string, PendingCall>();
+  const queue: string[] = [];
+  let open: string | undefined;
+  let finish: string | undefined;
+  let usage: ChatChunk["usage"] | undefined;
+  let refused = false;
+  let sawCalls = false;
+  let done = false;
 
-    const openCall = (key: string) => {
-      const call = calls.get(key)!;
-      open = key;
-      out.toolStart(call.id, context.toolNames.get(call.name) ?? call.name);
-      out.toolArgs(call.args);
-    };
-    const drainQueue = (force: boolean) => {
-      while (queue.length) {
-        if (open !== undefined && !force && !parses(calls.get(open)!.args)) return;
-        openCall(queue.shift()!);
-      }
-    };
-    const onCall = (delta: NonNullable<ChatChunk["choices"][0]["delta"]["tool_calls"]>[0]) => {
-      sawCalls = true;
-      const key = delta.index !== undefined ? `i${delta.index}` : delta.id ? `d${delta.id}` : open;
-      const fragment = delta.function?.arguments ?? "";
-      if (key === undefined || !calls.has(key)) {
-        const newKey = key ?? `n${calls.size}`;
-        calls.set(newKey, {
-          id: sanitizeId(delta.id) ?? randomId("toolu_"),
-          name: delta.function?.name ?? "",
-          args: fragment,
-        });
-        if (open === undefined || out.ended) openCall(newKey);
-        else queue.push(newKey);
-        drainQueue(false);
-        return;
-      }
-      const call = calls.get(key)!;
-      call.args += fragment;
-      if (!call.name && delta.function?.name) call.name = delta.function.name;
-      if (key === open) out.toolArgs(fragment);
+  const openCall = (key: string) => {
+    const call = calls.get(key)!;
+    open = key;
+    out.toolStart(call.id, context.toolNames.get(call.name) ?? call.name);
+    out.toolArgs(call.args);
+  };
+  const drainQueue = (force: boolean) => {
+    while (queue.length) {
+      if (open !== undefined && !force && !parses(calls.get(open)!.args)) return;
+      openCall(queue.shift()!);
+    }
+  };
+  const onCall = (delta: NonNullable<ChatChunk["choices"][0]["delta"]["tool_calls"]>[0]) => {
+    sawCalls = true;
+    const key = delta.index !== undefined ? `i${delta.index}` : delta.id ? `d${delta.id}` : open;
+    const fragment = delta.function?.arguments ?? "";
+    if (key === undefined || !calls.has(key)) {
+      const newKey = key ?? `n${calls.size}`;
+      calls.set(newKey, {
+        id: sanitizeId(delta.id) ?? randomId("toolu_"),
+        name: delta.function?.name ?? "",
+        args: fragment,
+      });
+      if (open === undefined || out.ended) openCall(newKey);
+      else queue.push(newKey);
       drainQueue(false);
-    };
-    const end = () => {
+      return;
+    }
+    const call = calls.get(key)!;
+    call.args += fragment;
+    if (!call.name && delta.function?.name) call.name = delta.function.name;
+    if (key === open) out.toolArgs(fragment);
+    drainQueue(false);
+  };
+  const end = () => {
+    if (done) return;
+    done = true;
+    if (finish === undefined) {
+      out.fail("api_error", `${context.provider}: upstream stream ended without a finish reason`);
+      return;
+    }
+    drainQueue(true);
+    let reason = FINISH[finish] ?? "end_turn";
+    if (sawCalls && reason === "end_turn") reason = "tool_use";
+    if (refused) reason = "refusal";
+    out.stop(reason, chatUsage(usage, context.inputTokens, out.outputChars));
+  };
+
+  return {
+    message(message) {
       if (done) return;
-      done = true;
-      if (finish === undefined) {
-        out.fail("api_error", `${context.provider}: upstream stream ended without a finish reason`);
+      if (message.data === "[DONE]") return end();
+      let chunk: ChatChunk & { error?: unknown };
+      try {
+        chunk = JSON.parse(message.data);
+      } catch {
+        done = true;
+        out.fail("api_error", `${context.provider}: upstream sent a chunk that is not JSON`);
         return;
       }
-      drainQueue(true);
-      let reason = FINISH[finish] ?? "end_turn";
-      if (sawCalls && reason === "end_turn") reason = "tool_use";
-      if (refused) reason = "refusal";
-      out.stop(reason, chatUsage(usage, context.inputTokens, out.outputChars));
-    };
-
-    super({
-      start(controller) {
-        out = new EventWriter((event) => controller.enqueue(event), context);
-        out.start();
-      },
-      transform(message) {
-        if (done) return;
-        if (message.data === "[DONE]") return end();
-        let chunk: ChatChunk & { error?: unknown };
-        try {
-          chunk = JSON.parse(message.data);
-        } catch {
-          done = true;
-          out.fail("api_error", `${context.provider}: upstream sent a chunk that is not JSON`);
-          return;
-        }
-        if (message.event === "error" || chunk.error) {
-          const error = (chunk.error ?? chunk) as {
-            message?: string;
-            code?: string;
-            type?: string;
-          };
-          done = true;
-          const mapped = fromUpstream(context.provider, {
-            status: 0,
-            message: String(error.message ?? "upstream error"),
-            code: error.code ?? error.type,
-          }, context.model);
-          out.fail(mapped.type, mapped.message);
-          return;
-        }
-        if (chunk.usage) usage = chunk.usage;
-        const choice = chunk.choices?.[0];
-        if (!choice) return;
-        const delta = (choice.delta ?? {}) as ChatChunk["choices"][0]["delta"] & {
-          reasoning_content?: string | null;
-          reasoning?: string | null;
+      if (message.event === "error" || chunk.error) {
+        const error = (chunk.error ?? chunk) as {
+          message?: string;
+          code?: string;
+          type?: string;
         };
-        const reasoning = delta.reasoning_content ?? delta.reasoning;
-        if (reasoning) out.thinking(reasoning);
-        if (delta.content) {
-          if (open !== undefined) {
-            drainQueue(true);
-            out.closeBlock();
-            open = undefined;
-          }
-          out.text(delta.content);
+        done = true;
+        const mapped = fromUpstream(context.provider, {
+          status: 0,
+          message: String(error.message ?? "upstream error"),
+          code: error.code ?? error.type,
+        }, context.model);
+        out.fail(mapped.type, mapped.message);
+        return;
+      }
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices?.[0];
+      if (!choice) return;
+      const delta = (choice.delta ?? {}) as ChatChunk["choices"][0]["delta"] & {
+        reasoning_content?: string | null;
+        reasoning?: string | null;
+      };
+      const reasoning = delta.reasoning_content ?? delta.reasoning;
+      if (reasoning) out.thinking(reasoning);
+      if (delta.content) {
+        if (open !== undefined) {
+          drainQueue(true);
+          out.closeBlock();
+          open = undefined;
         }
-        if (delta.refusal) {
-          refused = true;
-          out.text(delta.refusal);
-        }
-        for (const call of delta.tool_calls ?? []) onCall(call);
-        if (choice.finish_reason) {
-          finish = choice.finish_reason;
-          const filter = (choice as { content_filter_results?: unknown }).content_filter_results;
-          if (finish === "content_filter") context.onFilter?.(JSON.stringify(filter ?? {}));
-        }
-      },
-      flush() {
-        end();
-      },
-    });
+        out.text(delta.content);
+      }
+      if (delta.refusal) {
+        refused = true;
+        out.text(delta.refusal);
+      }
+      for (const call of delta.tool_calls ?? []) onCall(call);
+      if (choice.finish_reason) {
+        finish = choice.finish_reason;
+        const filter = (choice as { content_filter_results?: unknown }).content_filter_results;
+        if (finish === "content_filter") context.onFilter?.(JSON.stringify(filter ?? {}));
+      }
+    },
+    end,
+  };
+}
+
+/** {@link chatTranslator} as a stream stage. */
+export class ChatToAnthropicStream extends TranslateStream {
+  constructor(context: ChatStreamContext) {
+    super((emit) => chatTranslator(context, emit));
   }
 }
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { EventSourceMessage } from "../upstream/sse_reader.ts";
+import { TranslateStream, type Translator } from "../upstream/translate.ts";
 import type OpenAI from "openai";
 import {
   type Conversation,
@@ -337,135 +337,140 @@ interface StreamedEvent {
 }
 
 /** Responses SSE messages → Anthropic events. */
-export class ResponsesToAnthropicStream extends TransformStream<EventSourceMessage, StreamEvent> {
-  constructor(context: ResponsesStreamContext) {
-    let out!: EventWriter;
-    let calls = 0;
-    let refused = false;
-    let done = false;
-    let openCall: string | undefined;
-    let argsSent = false;
-    const search = context.webSearch ? new ResponsesSearch(context.webSearch) : undefined;
-    const fail = (code: string | undefined, message: string | undefined) => {
-      done = true;
-      const mapped = fromUpstream(context.provider, {
-        status: 0,
-        message: message ?? "upstream failed",
-        code,
-      }, context.model);
-      out.fail(mapped.type, mapped.message);
-    };
-    super({
-      start(controller) {
-        out = new EventWriter((event) => controller.enqueue(event), context);
-      },
-      transform(message) {
-        if (done) return;
-        let event: StreamedEvent;
-        try {
-          event = JSON.parse(message.data);
-        } catch {
-          return fail(undefined, `${context.provider}: upstream sent an event that is not JSON`);
-        }
-        switch (event.type) {
-          case "response.created":
-            out.start();
-            break;
-          case "response.output_item.added":
-            if (event.item?.type === "message") search?.messageStart();
-            if (event.item?.type === "function_call") {
-              search?.flush(out);
-              calls++;
-              openCall = event.item.id;
-              argsSent = false;
-              const name = event.item.name ?? "";
-              out.toolStart(
-                sanitize(event.item.call_id ?? event.item.id ?? ""),
-                context.toolNames.get(name) ?? name,
-              );
-            }
-            break;
-          case "response.reasoning_summary_part.added":
-            if (context.thinking && (event.summary_index ?? 0) > 0) out.thinking("\n\n");
-            break;
-          case "response.reasoning_summary_text.delta":
-            if (context.thinking) out.thinking(event.delta ?? "");
-            break;
-          case "response.output_text.delta":
-            if (search) search.text(out, event.delta ?? "");
-            else out.text(event.delta ?? "");
-            break;
-          case "response.output_text.annotation.added":
-            search?.annotation(out, event.annotation);
-            break;
-          case "response.refusal.delta":
-            refused = true;
-            out.text(event.delta ?? "");
-            break;
-          case "response.function_call_arguments.delta":
-            if (event.item_id === openCall && event.delta) {
-              argsSent = true;
-              out.toolArgs(event.delta);
-            }
-            break;
-          case "response.output_item.done": {
-            const item = event.item;
-            if (item?.type === "reasoning" && context.thinking) {
-              out.signature(context.signer.sign({
-                p: envelopeKind(context.provider),
-                m: context.upstreamModel,
-                d: { id: item.id, enc: item.encrypted_content ?? undefined },
-              }));
-              out.closeBlock();
-            } else if (item?.type === "function_call") {
-              if (!argsSent && item.arguments) out.toolArgs(item.arguments);
-              out.closeBlock();
-              openCall = undefined;
-            } else if (item?.type === "message") {
-              if (search) {
-                search.messageDone(
-                  out,
-                  item.content?.flatMap((c) => c.annotations ?? []),
-                );
-              } else out.closeBlock();
-            } else if (item?.type === "web_search_call") {
-              search?.call(item as unknown as WebSearchCallItem);
-            }
-            break;
-          }
-          case "response.completed":
-          case "response.incomplete": {
-            done = true;
-            const reason = event.response?.incomplete_details?.reason;
-            let stop: StopReason = calls > 0 ? "tool_use" : "end_turn";
-            if (event.type === "response.incomplete") {
-              stop = reason === "content_filter" ? "refusal" : "max_tokens";
-            }
-            if (refused) stop = "refusal";
+export function responsesTranslator(
+  context: ResponsesStreamContext,
+  emit: (event: StreamEvent) => void,
+): Translator {
+  const out = new EventWriter(emit, context);
+  let calls = 0;
+  let refused = false;
+  let done = false;
+  let openCall: string | undefined;
+  let argsSent = false;
+  const search = context.webSearch ? new ResponsesSearch(context.webSearch) : undefined;
+  const fail = (code: string | undefined, message: string | undefined) => {
+    done = true;
+    const mapped = fromUpstream(context.provider, {
+      status: 0,
+      message: message ?? "upstream failed",
+      code,
+    }, context.model);
+    out.fail(mapped.type, mapped.message);
+  };
+  return {
+    message(message) {
+      if (done) return;
+      let event: StreamedEvent;
+      try {
+        event = JSON.parse(message.data);
+      } catch {
+        return fail(undefined, `${context.provider}: upstream sent an event that is not JSON`);
+      }
+      switch (event.type) {
+        case "response.created":
+          out.start();
+          break;
+        case "response.output_item.added":
+          if (event.item?.type === "message") search?.messageStart();
+          if (event.item?.type === "function_call") {
             search?.flush(out);
-            out.stop(
-              stop,
-              responsesUsage(event.response?.usage, context.inputTokens, out.outputChars),
+            calls++;
+            openCall = event.item.id;
+            argsSent = false;
+            const name = event.item.name ?? "";
+            out.toolStart(
+              sanitize(event.item.call_id ?? event.item.id ?? ""),
+              context.toolNames.get(name) ?? name,
             );
-            break;
           }
-          case "response.failed":
-            fail(event.response?.error?.code, event.response?.error?.message);
-            break;
-          case "error":
-            fail(event.code, event.message);
-            break;
+          break;
+        case "response.reasoning_summary_part.added":
+          if (context.thinking && (event.summary_index ?? 0) > 0) out.thinking("\n\n");
+          break;
+        case "response.reasoning_summary_text.delta":
+          if (context.thinking) out.thinking(event.delta ?? "");
+          break;
+        case "response.output_text.delta":
+          if (search) search.text(out, event.delta ?? "");
+          else out.text(event.delta ?? "");
+          break;
+        case "response.output_text.annotation.added":
+          search?.annotation(out, event.annotation);
+          break;
+        case "response.refusal.delta":
+          refused = true;
+          out.text(event.delta ?? "");
+          break;
+        case "response.function_call_arguments.delta":
+          if (event.item_id === openCall && event.delta) {
+            argsSent = true;
+            out.toolArgs(event.delta);
+          }
+          break;
+        case "response.output_item.done": {
+          const item = event.item;
+          if (item?.type === "reasoning" && context.thinking) {
+            out.signature(context.signer.sign({
+              p: envelopeKind(context.provider),
+              m: context.upstreamModel,
+              d: { id: item.id, enc: item.encrypted_content ?? undefined },
+            }));
+            out.closeBlock();
+          } else if (item?.type === "function_call") {
+            if (!argsSent && item.arguments) out.toolArgs(item.arguments);
+            out.closeBlock();
+            openCall = undefined;
+          } else if (item?.type === "message") {
+            if (search) {
+              search.messageDone(
+                out,
+                item.content?.flatMap((c) => c.annotations ?? []),
+              );
+            } else out.closeBlock();
+          } else if (item?.type === "web_search_call") {
+            search?.call(item as unknown as WebSearchCallItem);
+          }
+          break;
         }
-      },
-      flush() {
-        if (!done) {
-          out.fail(
-            "api_error",
-            `${context.provider}: upstream stream ended before response.completed`,
+        case "response.completed":
+        case "response.incomplete": {
+          done = true;
+          const reason = event.response?.incomplete_details?.reason;
+          let stop: StopReason = calls > 0 ? "tool_use" : "end_turn";
+          if (event.type === "response.incomplete") {
+            stop = reason === "content_filter" ? "refusal" : "max_tokens";
+          }
+          if (refused) stop = "refusal";
+          search?.flush(out);
+          out.stop(
+            stop,
+            responsesUsage(event.response?.usage, context.inputTokens, out.outputChars),
           );
+          break;
         }
-      },
-    });
+        case "response.failed":
+          fail(event.response?.error?.code, event.response?.error?.message);
+          break;
+        case "error":
+          fail(event.code, event.message);
+          break;
+      }
+    },
+    end() {
+      if (!done) {
+        out.fail(
+          "api_error",
+          `${context.provider}: upstream stream ended before response.completed`,
+        );
+      }
+    },
+  };
+}
+
+/** {@link responsesTranslator} as a stream stage. */
+export class ResponsesToAnthropicStream extends TranslateStream {
+  constructor(context: ResponsesStreamContext) {
+    super((emit) => responsesTranslator(context, emit));
   }
 }
 

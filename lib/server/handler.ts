@@ -6,7 +6,6 @@
  * @module
  */
 import type { z } from "zod";
-import { accumulate } from "../anthropic/accumulate.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import { estimatedUsage, EventWriter } from "../anthropic/events.ts";
 import {
@@ -18,21 +17,17 @@ import {
   type StreamEvent,
   type Usage,
 } from "../anthropic/schema.ts";
-import {
-  guardStream,
-  type Scheduler,
-  SSE_HEADERS,
-  SseEncodeStream,
-} from "../anthropic/sse_encode.ts";
+import { type Scheduler, SSE_HEADERS } from "../anthropic/sse_encode.ts";
 import { type Backend, createBackends, type OpenContext } from "../upstream/backends.ts";
 import { type Config, secretsOf } from "../config.ts";
 import { randomId } from "../ids.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type RequestRecord, trimMessage } from "./request_record.ts";
-import { redact, redactEvent } from "./redact.ts";
+import { redact, redactMessage } from "./redact.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "../upstream/retry.ts";
-import { isTimeout, timedFetch } from "../upstream/timeouts.ts";
+import { timedFetch } from "../upstream/timeouts.ts";
+import { type Answer, relayMessage, type RelayOptions, relayStream } from "../upstream/relay.ts";
 import { ADVERTISED_MODELS, limitsOf, route, type Target } from "../routing/route.ts";
 import { decideRoute } from "../routing/decide.ts";
 import { loadRouterScript, type RouterScript } from "../routing/router_script.ts";
@@ -350,7 +345,7 @@ function errorResponse(error: unknown, entry: RequestLog, ctx: ServerContext): R
   }
   entry.fail(proxyError);
   const body = proxyError.toBody(entry.requestId);
-  (body.error as { message: string }).message = redact(proxyError.message, ctx.secrets);
+  (body.error as { message: string }).message = redactMessage(proxyError.message, ctx.secrets);
   return new Response(JSON.stringify(body), {
     status: proxyError.status,
     headers: { ...JSON_HEADERS, ...proxyError.headers },
@@ -513,33 +508,34 @@ async function handleMessages(
     model: body.model,
     target: `${first.provider}/${first.model}`,
   });
-  const events = await openEvents(body, targets, request, ctx, entry);
+  const { answer, relay } = await openAnswer(body, targets, request, ctx, entry);
   if (!stream) {
-    const message = await accumulate(events);
+    const message = await relayMessage(answer, relay, request.signal);
     entry.write(200, message.usage);
     return json(message);
   }
   entry.deferred = true;
-  const keepAlive = { idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler };
-  return new Response(events.pipeThrough(new SseEncodeStream(keepAlive)), { headers: SSE_HEADERS });
+  const pings = { idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler };
+  return new Response(relayStream(answer, relay, pings), { headers: SSE_HEADERS });
 }
 
 /**
- * Opens the upstream call, retrying and falling back per the routing rules, and returns a
- * guarded event stream (a failure while reading becomes an `error` event).
+ * Opens the upstream call, retrying and falling back per the routing rules, and returns its
+ * answer with the relay's options: limits, redaction, and the facts the request's record needs.
  */
-async function openEvents(
+async function openAnswer(
   body: MessagesRequest,
   targets: Target[],
   request: Request,
   ctx: ServerContext,
   entry: RequestLog,
-): Promise<ReadableStream<StreamEvent>> {
+): Promise<{ answer: Answer; relay: RelayOptions }> {
   const notes = entry.notes;
   const messageId = randomId("msg_");
   const inputEstimate = estimateTokens(body);
   const record = entry.record;
   let served: Target = targets[0];
+  let startedAt = performance.now();
   const context: OpenContext = {
     messageId,
     inputEstimate,
@@ -558,10 +554,11 @@ async function openEvents(
       ? { text: NO_WEB_SEARCH, stop: "end_turn" as const }
       : undefined;
     if (local) record.api = "local";
-    const events = local
+    const answer = local
       ? localAnswer(body.model, messageId, inputEstimate, local)
       : await withFallback(targets, (target) => {
         served = target;
+        startedAt = performance.now();
         context.api = undefined;
         context.toolCount = undefined;
         return ctx.backends[target.provider].open(body, target, context);
@@ -573,27 +570,21 @@ async function openEvents(
         signal: request.signal,
       }, record.tries);
     let usage: Usage | undefined;
-    // One pass per event: redaction, the log line's facts, and read failures as an error event.
-    return guardStream(events, {
-      describe: (error) => {
-        entry.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
-        const timedOut = isTimeout(error);
-        const detail = timedOut
-          ? (error as Error).message
-          : `upstream stream failed: ${describe(error)}`;
-        return {
-          type: "error",
-          error: {
-            type: timedOut ? "timeout_error" : "api_error",
-            message: `${served.provider}: ${detail}`,
-          },
-        };
+    // Seen by the relay in its one pass: the record's facts, and failures for the log.
+    const relay: RelayOptions = {
+      idleMs: ctx.config.timeouts.idleMs,
+      totalMs: ctx.config.timeouts.totalMs,
+      startedAt,
+      secrets: ctx.secrets,
+      onFailure: (error) => {
+        if (!(error instanceof ProxyError)) {
+          entry.log.info(`stream failed: ${redact(describe(error), ctx.secrets)}`);
+        }
       },
-      map: (event) => {
+      observe: (event) => {
         if (event.type === "content_block_delta") entry.firstContent();
         else if (event.type === "message_delta") usage = event.usage;
         else if (event.type === "error") entry.fail(event.error);
-        return redactEvent(event, ctx.secrets);
       },
       done: (how) => {
         // A streaming answer's log line is written when the stream ends.
@@ -601,7 +592,8 @@ async function openEvents(
         if (how === "cancel") entry.notes.push("client-cancelled");
         entry.write(how === "cancel" ? 499 : 200, usage);
       },
-    });
+    };
+    return { answer, relay };
   } finally {
     if (record.api !== "local") {
       record.provider = served.provider;
@@ -621,18 +613,18 @@ function localAnswer(
   id: string,
   inputTokens: number,
   answer: { text?: string; stop: StopReason },
-): ReadableStream<StreamEvent> {
-  const events: StreamEvent[] = [];
-  const out = new EventWriter((event) => events.push(event), {
-    id,
-    model,
-    inputTokens,
-    signThinking: () => "",
-  });
-  out.start();
-  if (answer.text) out.text(answer.text);
-  out.stop(answer.stop, estimatedUsage(inputTokens, answer.text?.length ?? 0));
-  return ReadableStream.from(events);
+): Answer {
+  return {
+    body: null,
+    provider: "ccproxy",
+    translate: (emit) => {
+      const out = new EventWriter(emit, { id, model, inputTokens, signThinking: () => "" });
+      out.start();
+      if (answer.text) out.text(answer.text);
+      out.stop(answer.stop, estimatedUsage(inputTokens, answer.text?.length ?? 0));
+      return { message() {}, end() {} };
+    },
+  };
 }
 
 const NO_WEB_SEARCH = "Web search is not available through this proxy: the backend model has no " +

@@ -17,30 +17,80 @@ export function redact(text: string, secrets: readonly string[]): string {
   return out;
 }
 
+/** The longest error message a client or a log line gets from an upstream, in characters. */
+export const MAX_MESSAGE_CHARS = 2000;
+
 /**
- * An event with configured secrets redacted from generated text, thinking and error messages, so
- * an upstream that echoes its credentials back cannot hand them to the client. (A secret split
- * across two deltas is not caught; error messages are always caught.)
+ * An error message fit to pass on: secrets redacted first, then cut to
+ * {@link MAX_MESSAGE_CHARS} (cutting first could split a key and leave its start unredacted).
  */
-export function redactEvent(event: StreamEvent, secrets: readonly string[]): StreamEvent {
-  if (event.type === "content_block_delta") {
-    const delta = event.delta;
-    if (delta.type === "text_delta" && present(delta.text, secrets)) {
-      return { ...event, delta: { type: "text_delta", text: redact(delta.text, secrets) } };
-    }
-    if (delta.type === "thinking_delta" && present(delta.thinking, secrets)) {
-      return {
-        ...event,
-        delta: { type: "thinking_delta", thinking: redact(delta.thinking, secrets) },
-      };
-    }
-  } else if (event.type === "error") {
-    return {
-      type: "error",
-      error: { ...event.error, message: redact(event.error.message, secrets) },
-    };
+export function redactMessage(text: string, secrets: readonly string[]): string {
+  const out = redact(text, secrets);
+  return out.length > MAX_MESSAGE_CHARS ? `${out.slice(0, MAX_MESSAGE_CHARS)}…` : out;
+}
+
+/**
+ * Redacts configured secrets from generated text that arrives in pieces (the deltas of one
+ * block), even when a secret is split across pieces: a piece's tail that could be the start of a
+ * secret is held back until the next piece shows whether it is one. Only such a tail waits; all
+ * other text goes out as it came.
+ */
+export class TextRedactor {
+  #secrets: readonly string[];
+  #held = "";
+  #before = 0;
+
+  constructor(secrets: readonly string[]) {
+    this.#secrets = secrets.filter((secret) => secret.length >= 4);
   }
-  return event;
+
+  /** True while some text is held back. */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /** The text of `piece` (with what was held) that can go out now, redacted; may be "". */
+  push(piece: string): string {
+    if (this.#secrets.length === 0) return piece;
+    const text = this.#held + piece;
+    const cut = this.#holdFrom(text);
+    this.#held = text.slice(cut);
+    const out = cut === text.length ? text : text.slice(0, cut);
+    if (out) this.#before = out.charCodeAt(out.length - 1);
+    return present(out, this.#secrets) ? redact(out, this.#secrets) : out;
+  }
+
+  /** What is held, redacted, and forgets it (the block ends). */
+  flush(): string {
+    const out = this.#held;
+    this.#held = "";
+    this.#before = 0;
+    return present(out, this.#secrets) ? redact(out, this.#secrets) : out;
+  }
+
+  /** Where the longest tail of `text` that may begin a secret starts (text.length if none). */
+  #holdFrom(text: string): number {
+    let from = text.length;
+    for (const secret of this.#secrets) {
+      const first = secret.charCodeAt(0);
+      for (let i = Math.max(0, text.length - secret.length + 1); i < from; i++) {
+        if (text.charCodeAt(i) !== first) continue;
+        const before = i > 0 ? text.charCodeAt(i - 1) : this.#before;
+        // A secret usually stands apart (after a space, quote or `=`); inside a word only a
+        // longer match is worth the wait.
+        if (isWordChar(before) && text.length - i < 4) continue;
+        if (secret.startsWith(text.slice(i))) {
+          from = i;
+          break;
+        }
+      }
+    }
+    return from;
+  }
+}
+
+function isWordChar(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
 }
 
 function present(text: string, secrets: readonly string[]): boolean {

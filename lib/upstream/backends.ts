@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { SseParseStream } from "./sse_reader.ts";
-import type { CountTokensRequest, MessagesRequest, StreamEvent } from "../anthropic/schema.ts";
+import { type Answer, answerOf } from "./answer.ts";
+import type { CountTokensRequest, MessagesRequest } from "../anthropic/schema.ts";
 import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "../config.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import { openaiModelInfo } from "../routing/models.ts";
@@ -15,20 +15,20 @@ import { webSearchOf } from "../anthropic/web_search.ts";
 import {
   envelopeKind,
   rejectedReasoning,
-  ResponsesToAnthropicStream,
+  responsesTranslator,
   toResponsesRequest,
 } from "../providers/openai_responses.ts";
 import type { Logger } from "../server/log.ts";
 import type { ApiName } from "../server/request_record.ts";
-import { AnthropicEventStream, postAnthropic } from "../providers/anthropic.ts";
+import { anthropicTranslator, postAnthropic } from "../providers/anthropic.ts";
 import {
   countGeminiTokens,
   type GeminiEndpoint,
-  GeminiToAnthropicStream,
+  geminiTranslator,
   streamGenerate,
   toGeminiRequest,
 } from "../providers/gemini.ts";
-import { ChatToAnthropicStream, toChatRequest } from "../providers/openai_chat.ts";
+import { chatTranslator, toChatRequest } from "../providers/openai_chat.ts";
 import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "../providers/openai_call.ts";
 import type { Target } from "../routing/route.ts";
 import { Signer } from "./signature.ts";
@@ -61,7 +61,7 @@ export interface Backend {
     request: MessagesRequest,
     target: Target,
     context: OpenContext,
-  ): Promise<ReadableStream<StreamEvent>>;
+  ): Promise<Answer>;
   /**
    * Whether this backend runs Anthropic's web search tool for `target`: `true`, or why not
    * (for the log line). Absent: it cannot.
@@ -69,10 +69,6 @@ export interface Backend {
   canSearch?(target: Target): true | string;
   /** Counts input tokens upstream (providers that can). */
   count?(request: CountTokensRequest, target: Target, signal?: AbortSignal): Promise<number>;
-}
-
-function sse(response: Response) {
-  return response.body!.pipeThrough(new SseParseStream());
 }
 
 /** OpenAI's Chat-only models that search on their own. */
@@ -151,8 +147,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         });
         response = await send();
       }
-      return sse(response).pipeThrough(
-        new ResponsesToAnthropicStream({
+      return answerOf(response, endpoint.provider, request.model, (emit) =>
+        responsesTranslator({
           id: context.messageId,
           model: request.model,
           inputTokens: context.inputEstimate,
@@ -164,8 +160,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           signer,
           signThinking: () => signer.sign({ p: envelopeKind(endpoint.provider), m: target.model }),
           webSearch: translation.webSearch,
-        }),
-      );
+        }, emit));
     };
 
   /** Chat Completions; a 404 that points at /responses is retried there once. */
@@ -187,8 +182,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         model: request.model,
       });
       const provider = endpoint.provider;
-      return sse(response).pipeThrough(
-        new ChatToAnthropicStream({
+      return answerOf(response, provider, request.model, (emit) =>
+        chatTranslator({
           id: context.messageId,
           model: request.model,
           inputTokens: context.inputEstimate,
@@ -198,8 +193,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           omitThinkingText: translation.omitThinkingText,
           signThinking: () => signer.sign({ p: `${provider}_chat`, m: target.model }),
           onFilter: (reason) => context.notes.push(`content_filter=${reason}`),
-        }),
-      );
+        }, emit));
     };
 
   /**
@@ -259,8 +253,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         signal: context.signal,
         clientModel: request.model,
       });
-      return sse(response).pipeThrough(
-        new GeminiToAnthropicStream({
+      return answerOf(response, "gemini", request.model, (emit) =>
+        geminiTranslator({
           id: context.messageId,
           model: request.model,
           inputTokens: context.inputEstimate,
@@ -269,8 +263,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           signer,
           signThinking: () => signer.sign({ p: "gemini", m: target.model }),
           webSearch: translation.webSearch,
-        }),
-      );
+        }, emit));
     },
     count: (request, target, signal) =>
       countGeminiTokens(gemini, request, target.model, signer, signal),
@@ -291,7 +284,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         signal: context.signal,
         clientHeaders: context.headers,
       });
-      return sse(response).pipeThrough(new AnthropicEventStream());
+      return answerOf(response, "anthropic", request.model, anthropicTranslator);
     },
     async count(request, target, signal) {
       const response = await postAnthropic(

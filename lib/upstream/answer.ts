@@ -1,0 +1,72 @@
+/**
+ * An upstream's successful answer, checked before the client is told anything: a 200 whose body
+ * is not an event stream (an error object, an HTML page from a proxy or captive portal) is a
+ * failure, so it still reaches the client as a real HTTP error (and can be retried or fall back)
+ * instead of an empty or broken success.
+ *
+ * @module
+ */
+import { fromUpstream, ProxyError } from "../anthropic/errors.ts";
+import { readErrorBody } from "./error_body.ts";
+import type { TranslatorFactory } from "./translate.ts";
+
+/** An upstream answer, ready to be relayed. */
+export interface Answer {
+  /** The upstream's SSE body (null: it sent none). */
+  body: ReadableStream<Uint8Array> | null;
+  /** Builds the provider's translator. */
+  translate: TranslatorFactory;
+  /** Provider name, for messages. */
+  provider: string;
+}
+
+/**
+ * The answer of a 2xx `response`. A JSON body is read (up to a bound) as the error it carries,
+ * keeping its type (`rate_limit_error`, `RESOURCE_EXHAUSTED`, … stay rate limits); an HTML body
+ * is an `api_error` (502).
+ */
+export async function answerOf(
+  response: Response,
+  provider: string,
+  model: string,
+  translate: TranslatorFactory,
+): Promise<Answer> {
+  const type = response.headers.get("content-type") ?? "";
+  if (/\bjson\b/i.test(type)) throw await jsonFailure(response, provider, model);
+  if (/\bhtml\b/i.test(type)) {
+    await response.body?.cancel();
+    throw new ProxyError(
+      "api_error",
+      `${provider}: upstream answered ${response.status} with an HTML page, not an event stream`,
+      { status: 502 },
+    );
+  }
+  return { body: response.body, translate, provider };
+}
+
+async function jsonFailure(response: Response, provider: string, model: string) {
+  const text = await readErrorBody(response);
+  let error: { message?: unknown; code?: unknown; type?: unknown; status?: unknown } | undefined;
+  try {
+    const parsed = JSON.parse(text);
+    const found = Array.isArray(parsed) ? parsed[0]?.error : parsed?.error;
+    if (found && typeof found === "object") error = found;
+    else if (typeof found === "string") error = { message: found };
+  } catch {
+    // not JSON after all
+  }
+  if (!error) {
+    return new ProxyError(
+      "api_error",
+      `${provider}: upstream answered ${response.status} with JSON, not an event stream`,
+      { status: 502 },
+    );
+  }
+  // Anthropic names the type, OpenAI the code, Gemini the status word.
+  const code =
+    [error.type, error.code, error.status].find((c) =>
+      typeof c === "string" && /rate_limit|RESOURCE_EXHAUSTED|overloaded|UNAVAILABLE|quota/i.test(c)
+    ) ?? [error.code, error.type, error.status].find((c) => typeof c === "string");
+  const message = typeof error.message === "string" ? error.message : JSON.stringify(error);
+  return fromUpstream(provider, { status: 0, message, code: code as string | undefined }, model);
+}
