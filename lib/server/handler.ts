@@ -14,7 +14,6 @@ import {
   type MessagesRequest,
   MessagesRequestSchema,
   type StopReason,
-  type StreamEvent,
   type Usage,
 } from "../anthropic/schema.ts";
 import { type Scheduler, SSE_HEADERS } from "../anthropic/sse_encode.ts";

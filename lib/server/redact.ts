@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { StreamEvent } from "../anthropic/schema.ts";
 
 // Key-like strings even when they are not ours (an upstream echoing some other key back).
 const KEY_PATTERNS = [/\bsk-[A-Za-z0-9_-]{8,}/g, /\bAIza[0-9A-Za-z_-]{20,}/g];
