@@ -80,6 +80,9 @@ Deno.test("requestTraits() reads Claude Code's real request shapes", async (t) =
   await t.step("ultrathink: Claude Code's keyword note in the turn", () => {
     assert.equal(requestTraits(fixture("ultrathink")).think, true);
   });
+  await t.step("ultrathink holds for the whole turn's tool loop", () => {
+    assert.equal(requestTraits(fixture("ultrathink_tool_loop")).think, true);
+  });
   await t.step("the ultrathink note of an earlier turn does not count", () => {
     const body = fixture("ultrathink");
     body.messages = [

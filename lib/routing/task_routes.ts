@@ -101,18 +101,25 @@ function planMode(request: MessagesRequest): boolean {
   return currentTurnSays(request, PLAN_MODE);
 }
 
-/** Whether a text of the messages after the last assistant turn contains `needle`. */
+/**
+ * Whether a text of the current turn contains `needle`: the messages since the user's last own
+ * prompt (a user message without tool results). Claude Code keeps its turn notes beside that
+ * prompt while the turn's tool loop goes on, so every request of the loop carries them.
+ */
 function currentTurnSays(request: MessagesRequest, needle: string): boolean {
   for (let i = request.messages.length - 1; i >= 0; i--) {
     const message = request.messages[i] as { role: string; content: unknown };
-    if (message.role === "assistant") return false;
     if (typeof message.content === "string") {
       if (message.content.includes(needle)) return true;
+      if (message.role === "user") return false;
       continue;
     }
+    let toolResults = false;
     for (const block of message.content as Array<{ type?: string; text?: unknown }>) {
       if (typeof block.text === "string" && block.text.includes(needle)) return true;
+      if (block.type === "tool_result") toolResults = true;
     }
+    if (message.role === "user" && !toolResults) return false;
   }
   return false;
 }
