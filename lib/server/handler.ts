@@ -484,8 +484,8 @@ async function handleMessages(
   const decision = await decideRoute(body, ctx.config, {
     headers: request.headers,
     script: await ctx.router,
-    log: ctx.log,
-    requestId: entry.requestId,
+    // The request's logger puts its id on the line (a field in JSON), as on every request line.
+    log: entry.log,
   });
   const { targets } = decision;
   entry.facts.route = decision.route;
