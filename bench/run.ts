@@ -19,6 +19,10 @@ import { SseParseStream } from "../lib/upstream/sse_reader.ts";
 import { now } from "./fake_server.ts";
 import { runPeer } from "./peers.ts";
 import { claudeCodeTurn, realisticTurn, TURN_MODEL, type TurnFigures, turnRoutes } from "./turn.ts";
+import { cpuUsage } from "node:process";
+import { Ledger } from "../lib/usage/ledger.ts";
+import { noUsage } from "../lib/usage/record.ts";
+import { type UnpricedRecord, UsageTracker } from "../lib/usage/tracker.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -71,6 +75,7 @@ async function startFake(
 /** Starts the proxy process; resolves when it printed its banner. */
 export async function startProxy(
   env: Record<string, string>,
+  permissions: string[] = ["--allow-read=.env"],
 ): Promise<{ url: string; process: Deno.ChildProcess; startedMs: number }> {
   const started = performance.now();
   const process = new Deno.Command(Deno.execPath(), {
@@ -78,7 +83,7 @@ export async function startProxy(
       "run",
       "--allow-net",
       "--allow-env",
-      "--allow-read=.env",
+      ...permissions,
       new URL("../main.ts", import.meta.url).pathname,
       "--port",
       "0",
@@ -120,6 +125,8 @@ export interface Route {
   /** The request for a given fake shape. */
   init: (model: string, stream: boolean) => RequestInit;
   path: string;
+  /** The serving process, when its CPU time is to be measured. */
+  pid?: number;
 }
 
 export function proxyRoute(url: string, name = "ccproxy"): Route {
@@ -227,11 +234,31 @@ export async function throughput(routes: Route[], concurrency: number) {
   const results: Record<string, number[]> = {};
   for (let round = 0; round < 3; round++) {
     for (const route of round % 2 ? [...routes].reverse() : routes) {
+      const cpu = route.pid ? cpuMs(route.pid) : 0;
       (results[route.name] ??= []).push(await throughputOnce(route, concurrency, total));
+      if (route.pid) cpuSpent[route.name] = (cpuSpent[route.name] ?? 0) + cpuMs(route.pid) - cpu;
+      if (route.pid) cpuRequests[route.name] = (cpuRequests[route.name] ?? 0) + total;
     }
   }
   return Object.fromEntries(
     Object.entries(results).map(([name, rps]) => [name, Math.round(median(rps))]),
+  );
+}
+
+const cpuSpent: Record<string, number> = {};
+const cpuRequests: Record<string, number> = {};
+
+/** A process's CPU time (user + system, all threads) in ms, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU µs per request of each measured process over every throughput run. */
+export function cpuPerRequest(): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(cpuSpent).map(([name, ms]) => [name, (ms * 1000) / cpuRequests[name]]),
   );
 }
 
@@ -415,6 +442,59 @@ export async function translation() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. The usage ledger's own cost
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * CPU µs per request of recording usage, in this process: pricing alone (done with the ledger
+ * off too), and pricing plus the KV write. Requests end 50 at a time, as under load. Measured
+ * here because two proxy processes on a loaded 2-core machine differ by more than 5% even when
+ * they are identical.
+ */
+export async function ledgerCost(): Promise<{ pricingUs: number; ledgerUs: number }> {
+  const n = scale(20_000, 5_000);
+  const dir = await Deno.makeTempDir({ prefix: "ccproxy-bench-" });
+  const ledger = await Ledger.open(`${dir}/usage`);
+  const facts = (i: number): UnpricedRecord => ({
+    time: Date.now(),
+    requestId: `req_bench_${i}`,
+    endpoint: "messages",
+    key: "anonymous",
+    session: `session-${i % 7}`,
+    model: "claude-opus-4-1",
+    provider: "openai",
+    backendModel: i % 3 ? "gpt-4.1" : "gpt-4.1-mini",
+    api: "openai-chat",
+    stream: true,
+    status: 200,
+    tries: 1,
+    latencyMs: 12.3,
+    ttftMs: 4.5,
+    usage: { ...noUsage(), input_tokens: 1000 + i % 500, output_tokens: 20 + i % 80 },
+  });
+  const measure = async (tracker: UsageTracker) => {
+    for (let i = 0; i < 500; i++) tracker.end(facts(i)); // warm up
+    await tracker.settled();
+    const before = cpuUsage();
+    for (let i = 0; i < n; i++) {
+      tracker.end(facts(i));
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await tracker.settled();
+    const spent = cpuUsage(before);
+    return (spent.user + spent.system) / n;
+  };
+  try {
+    const pricingUs = await measure(new UsageTracker());
+    const ledgerUs = await measure(new UsageTracker({ ledger }));
+    return { pricingUs, ledgerUs };
+  } finally {
+    await ledger.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------------
 
@@ -423,14 +503,25 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 if (import.meta.main) {
   const started = performance.now();
   const fake = await startFake();
-  const proxyProcess = await startProxy({
+  const proxyEnv = {
     OPENAI_API_KEY: "sk-bench",
     OPENAI_BASE_URL: `${fake.url}/v1`,
     OPENAI_API_MODE: "chat",
     // The realistic turn asks for claude-opus-*: its answer takes the turn's shape.
     BIG_MODEL: TURN_MODEL,
-  });
-  const proxy = proxyRoute(proxyProcess.url);
+  };
+  const proxyProcess = await startProxy({ ...proxyEnv, USAGE_DB: "off" });
+  const proxy = { ...proxyRoute(proxyProcess.url), pid: proxyProcess.process.pid };
+  // The same proxy writing every request to a usage ledger (a SQLite file in a temp folder).
+  const ledgerDir = await Deno.makeTempDir({ prefix: "ccproxy-bench-" });
+  const ledgerProcess = await startProxy(
+    { ...proxyEnv, USAGE_DB: `${ledgerDir}/usage` },
+    [`--allow-read=.env,${ledgerDir}`, `--allow-write=${ledgerDir}`],
+  );
+  const withLedger = {
+    ...proxyRoute(ledgerProcess.url, "ccproxy+ledger"),
+    pid: ledgerProcess.process.pid,
+  };
   const direct = directRoute(fake.url);
   const bare = await startFake("./bare_proxy.ts", [fake.url]);
   const floor = { ...directRoute(bare.url), name: "bare pass-through" };
@@ -453,9 +544,10 @@ if (import.meta.main) {
       if (started) ({ route: peer, close: peerClose, pid: peerPid } = started);
       else report.peerError = "claude-code-router could not be installed or started";
     }
-    const routes = peer ? [direct, proxy, peer] : [direct, proxy];
+    const routes = peer ? [direct, proxy, withLedger, peer] : [direct, proxy, withLedger];
     report.throughput16 = await throughput(routes, 16);
     report.throughput64 = await throughput(routes, 64);
+    report.cpuPerRequestUs = cpuPerRequest();
     console.error("bench: 3/7 realistic Claude Code turn");
     report.turn = await realisticTurn(
       turnRoutes({
@@ -483,11 +575,13 @@ if (import.meta.main) {
     report.coldStart = await coldStart(fake.url);
     console.error("bench: 7/7 translation");
     report.translation = await translation();
+    report.ledgerCost = await ledgerCost();
   } finally {
-    for (const child of [proxyProcess.process, fake.process, bare.process]) {
+    for (const child of [proxyProcess.process, ledgerProcess.process, fake.process, bare.process]) {
       child.kill();
       await child.status;
     }
+    await Deno.remove(ledgerDir, { recursive: true }).catch(() => {});
   }
   report.seconds = Math.round((performance.now() - started) / 1000);
 
@@ -495,6 +589,8 @@ if (import.meta.main) {
   const f = report.floor as Awaited<ReturnType<typeof addedLatency>>;
   const t16 = report.throughput16 as Record<string, number>;
   const t64 = report.throughput64 as Record<string, number>;
+  const cpu = report.cpuPerRequestUs as Record<string, number>;
+  const lc = report.ledgerCost as { pricingUs: number; ledgerUs: number };
   const s = report.streaming as Awaited<ReturnType<typeof streaming>>;
   const m = report.memory as Record<string, number>;
   const fm = report.floorMemory as Record<string, number>;
@@ -567,6 +663,29 @@ if (import.meta.main) {
       peerRps
         ? `claude-code-router ${peerRps} (${fmt(t64.ccproxy / peerRps, 1)}×)`
         : "peer not run (--peers)",
+    ],
+    [
+      "usage ledger: CPU per request (µs), share of the proxy's",
+      `${fmt(lc.ledgerUs - lc.pricingUs, 1)} (${
+        fmt((lc.ledgerUs - lc.pricingUs) / cpu.ccproxy * 100, 1)
+      }%)`,
+      "< 5%",
+      `KV write, batched; pricing ${fmt(lc.pricingUs, 1)} µs more (also with the ledger off); ` +
+      `proxy ${fmt(cpu.ccproxy, 0)} µs CPU per request`,
+    ],
+    [
+      "proxy CPU per request, usage ledger off / on (µs)",
+      `${fmt(cpu.ccproxy, 0)} / ${fmt(cpu["ccproxy+ledger"], 0)}`,
+      "",
+      "two processes: ±6% apart on this machine even when identical",
+    ],
+    [
+      "requests/s at c=16 / c=64, usage ledger on ÷ off",
+      `${fmt(t16["ccproxy+ledger"] / t16.ccproxy * 100, 1)}% / ${
+        fmt(t64["ccproxy+ledger"] / t64.ccproxy * 100, 1)
+      }%`,
+      "≥ 95% (noisy)",
+      `${t16["ccproxy+ledger"]} / ${t64["ccproxy+ledger"]} req/s with every request in Deno KV`,
     ],
     ["streaming TTFB overhead (ms)", fmt(s.ttfbOverheadMs, 3), "≤ 1", ""],
     [

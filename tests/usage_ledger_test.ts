@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { calcPrice } from "@pydantic/genai-prices";
-import { createFakeUpstream, serveFake, textReply, usageChunk } from "../bench/fake_upstream.ts";
+import {
+  createFakeUpstream,
+  DIALECTS,
+  serveFake,
+  textReply,
+  usageChunk,
+} from "../bench/fake_upstream.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { silentLogger } from "../lib/server/log.ts";
 import { dayOf, Ledger } from "../lib/usage/ledger.ts";
@@ -95,6 +101,53 @@ Deno.test("priceNanos() prices tokens, cache and searches with the catalog's bun
     });
   } finally {
     globalThis.fetch = realFetch;
+  }
+});
+
+Deno.test("priceNanos() gives the catalog's price on a model's first request and every later one", async () => {
+  const cases: Array<[string, string, string]> = [
+    ["openai", "openai", "gpt-4.1"],
+    ["openai", "openai", "gpt-4.1-mini"],
+    ["openai", "openai", "gpt-5"],
+    ["openai", "openai", "o3"],
+    ["anthropic", "anthropic", "claude-sonnet-4-5"],
+    ["anthropic", "anthropic", "claude-opus-4-1"],
+    ["google", "google", "gemini-2.5-flash"],
+    ["google", "google", "gemini-2.5-pro"],
+  ];
+  const usages = [
+    { ...noUsage(), input_tokens: 1234, output_tokens: 567 },
+    { ...noUsage(), input_tokens: 10, output_tokens: 1, cache_read_input_tokens: 250_000 },
+    { ...noUsage(), input_tokens: 300_000, output_tokens: 9000, cache_creation_input_tokens: 4000 },
+    { ...noUsage(), input_tokens: 50, output_tokens: 70, web_search_requests: 3 },
+  ];
+  for (const [provider, providerId, model] of cases) {
+    for (const usage of usages) {
+      const expected = calcPrice(
+        {
+          input_tokens: usage.input_tokens + usage.cache_read_input_tokens +
+            usage.cache_creation_input_tokens,
+          output_tokens: usage.output_tokens,
+          cache_read_tokens: usage.cache_read_input_tokens || undefined,
+          cache_write_tokens: usage.cache_creation_input_tokens || undefined,
+          web_searches: usage.web_search_requests || undefined,
+        },
+        model,
+        { providerId },
+      );
+      for (const round of ["first", "later"]) {
+        const nanos = await priceNanos({ provider, model, usage });
+        if (expected === null) assert.equal(nanos, null);
+        else {
+          assert.ok(
+            Math.abs(nanos! - expected.total_price * 1e9) <= 1,
+            `${model} ${JSON.stringify(usage)} (${round}): ${nanos} ≠ ${
+              expected.total_price * 1e9
+            }`,
+          );
+        }
+      }
+    }
   }
 });
 
@@ -246,6 +299,45 @@ Deno.test("every /v1/messages and count_tokens request ends as one priced ledger
     assert.equal(row.counts.requests, 3);
     assert.equal(row.counts.errors, 1);
     assert.equal(row.counts.cost_nanos, 1000 * 2000 + 200 * 500 + 34 * 8000);
+  } finally {
+    await ledger.close();
+  }
+});
+
+Deno.test("an Azure deployment's requests are priced as the model AZURE_DEPLOYMENT_MODELS names", async () => {
+  const { ledger } = await tempLedger();
+  const usage = new UsageTracker({ ledger, azureModels: { "team-big": "gpt-4.1-mini" } });
+  const upstream = createFakeUpstream([
+    DIALECTS.azure.text(["hi"], { prompt: 1000, completion: 100 }),
+  ]);
+  const config = testConfig({
+    PREFERRED_PROVIDER: "azure",
+    AZURE_OPENAI_API_KEY: "az-test-key-0001",
+    AZURE_OPENAI_ENDPOINT: "https://example-resource.openai.azure.com",
+    AZURE_DEPLOYMENT_MODELS: "team-big=gpt-4.1-mini",
+    BIG_MODEL: "team-big",
+  });
+  const handler = createHandler(config, { fetch: upstream.fetch, logger: silentLogger, usage });
+  try {
+    const response = await handler(
+      new Request("http://localhost/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "claude-opus-5-5",
+          max_tokens: 50,
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      }),
+    );
+    assert.equal(response.status, 200);
+    await response.json();
+    await usage.settled();
+    const [record] = await ledger.records(0, Date.now() + 1000);
+    assert.deepEqual([record.provider, record.backendModel], ["azure", "team-big"]);
+    // gpt-4.1-mini: $0.40/M input, $1.60/M output.
+    assert.equal(record.costUsd, (1000 * 400 + 100 * 1600) / 1e9);
+    assert.equal(typeof record.route, "string", "the routing rule is recorded");
   } finally {
     await ledger.close();
   }

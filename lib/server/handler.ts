@@ -225,7 +225,7 @@ function usageRecord(
     endpoint: facts.endpoint!,
     key: facts.key ?? "anonymous",
     session: facts.session ?? "",
-    route: facts.route,
+    route: record.route ?? facts.route,
     model: record.clientModel ?? "",
     provider: local ? "local" : record.provider ?? "",
     backendModel: local ? "" : record.backendModel ?? "",

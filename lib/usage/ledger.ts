@@ -64,8 +64,17 @@ export interface LedgerOptions {
 
 const ROOT = "ccproxy";
 const DAY_MS = 86_400_000;
-/** Records per atomic write: well under KV's 1000 mutations and 800 kB per operation. */
-const BATCH = 32;
+/**
+ * Records per atomic write: at most 12 sums each plus their values stays under KV's 1000
+ * mutations and 800 kB per operation.
+ */
+const BATCH = 64;
+/** Records per stored value (KV values are at most 64 KiB). */
+const PER_VALUE = 16;
+/** How long a record waits for others to share its write (a commit costs ~250 µs of CPU). */
+const BATCH_WINDOW_MS = 50;
+/** Records of one stored value ended at most this long after its key's time. */
+const VALUE_SPAN_MS = 60_000;
 
 /** The UTC day of a time, `YYYY-MM-DD`. */
 export function dayOf(time: number): string {
@@ -110,6 +119,7 @@ export class Ledger {
   readonly #log?: LedgerLog;
   #pending: UsageRecord[] = [];
   #draining?: Promise<void>;
+  #hurry = false;
 
   constructor(kv: Deno.Kv, options: LedgerOptions = {}) {
     this.#kv = kv;
@@ -136,19 +146,29 @@ export class Ledger {
 
   /** Queues a finished request's record; returns at once and never throws. */
   record(record: UsageRecord): void {
+    // A client names the model: a huge name must not push a value over KV's limits.
+    if (record.model.length > 200) record = { ...record, model: record.model.slice(0, 200) };
     this.#pending.push(record);
     this.#draining ??= this.#drain();
   }
 
-  /** Resolves when every queued record has been written (or failed). */
+  /** Writes every queued record now; resolves when they are written (or failed). */
   async flush(): Promise<void> {
-    while (this.#draining) await this.#draining;
+    this.#hurry = true;
+    try {
+      while (this.#draining) await this.#draining;
+    } finally {
+      this.#hurry = false;
+    }
   }
 
   async #drain(): Promise<void> {
-    // Let the records of requests ending in the same tick join one batch.
-    await Promise.resolve();
     while (this.#pending.length) {
+      // Records of the next few milliseconds join one batch: one commit (one disk sync) and one
+      // sum per row and counter for all of them, instead of one each.
+      if (this.#pending.length < BATCH && !this.#hurry) {
+        await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS));
+      }
       const batch = this.#pending.splice(0, BATCH);
       try {
         await this.#write(batch);
@@ -171,14 +191,21 @@ export class Ledger {
     const sums = new Map<string, { key: Deno.KvKey; value: number }>();
     const add = (key: Deno.KvKey, value: number) => {
       if (!value) return;
-      const id = JSON.stringify(key);
+      const id = key.join("\0");
       const known = sums.get(id);
       if (known) known.value += value;
       else sums.set(id, { key, value });
     };
+    // Records are stored a few per value, keyed by the first one's time: one row each, not one per
+    // request.
+    for (let i = 0; i < batch.length; i += PER_VALUE) {
+      const group = batch.slice(i, i + PER_VALUE);
+      op.set([ROOT, "r", group[0].time, group[0].requestId], group, {
+        expireIn: this.#retentionMs,
+      });
+    }
     const lastOf = new Map<string, UsageRecord>();
     for (const record of batch) {
-      op.set([ROOT, "r", record.time, record.requestId], record, { expireIn: this.#retentionMs });
       const day = dayOf(record.time);
       const row = [
         ROOT,
@@ -234,19 +261,29 @@ export class Ledger {
     return [...rows.values()];
   }
 
-  /** Records that ended in `[from, to)` (ms), newest first when `reverse`. */
+  /** Records that ended in `[from, to)` (ms), oldest first (newest first when `reverse`). */
   async records(
     from: number,
     to: number,
     options: { limit?: number; reverse?: boolean } = {},
   ): Promise<UsageRecord[]> {
+    const limit = options.limit ?? Infinity;
     const out: UsageRecord[] = [];
-    const entries = this.#kv.list<UsageRecord>(
-      { start: [ROOT, "r", from], end: [ROOT, "r", to] },
-      { limit: options.limit, reverse: options.reverse, batchSize: 500 },
+    const entries = this.#kv.list<UsageRecord[]>(
+      { start: [ROOT, "r", from - VALUE_SPAN_MS], end: [ROOT, "r", to] },
+      { reverse: options.reverse, batchSize: 100 },
     );
-    for await (const entry of entries) out.push(entry.value);
-    return out;
+    for await (const entry of entries) {
+      const group = options.reverse ? [...entry.value].reverse() : entry.value;
+      for (const record of group) {
+        if (record.time < from || record.time >= to) continue;
+        out.push(record);
+      }
+      // Values overlap a little in time: finish the one that reached the limit, then sort.
+      if (out.length >= limit) break;
+    }
+    out.sort((a, b) => options.reverse ? b.time - a.time : a.time - b.time);
+    return out.slice(0, limit);
   }
 
   /** The newest record of `session`, or of any request when `session` is undefined. */
@@ -255,12 +292,12 @@ export class Ledger {
       return (await this.#kv.get<UsageRecord>([ROOT, "last", session])).value ?? undefined;
     }
     for await (
-      const entry of this.#kv.list<UsageRecord>({ prefix: [ROOT, "r"] }, {
+      const entry of this.#kv.list<UsageRecord[]>({ prefix: [ROOT, "r"] }, {
         limit: 1,
         reverse: true,
       })
     ) {
-      return entry.value;
+      return entry.value.reduce((a, b) => b.time >= a.time ? b : a);
     }
     return undefined;
   }

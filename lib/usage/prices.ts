@@ -8,12 +8,15 @@
 import type { TokenUsage } from "./record.ts";
 
 type Catalog = typeof import("@pydantic/genai-prices");
+type Provider = import("@pydantic/genai-prices").Provider;
+type ModelInfo = import("@pydantic/genai-prices").ModelInfo;
 
 let catalog: Promise<Catalog> | undefined;
+let loaded: Catalog | undefined;
 
 /** Loads the catalog (about 800 kB of data) on first use instead of at start-up. */
 export function loadPrices(): Promise<Catalog> {
-  return catalog ??= import("@pydantic/genai-prices");
+  return catalog ??= import("@pydantic/genai-prices").then((module) => loaded = module);
 }
 
 /** The catalog's provider id of each ccproxy provider. */
@@ -37,8 +40,8 @@ export interface PriceQuery {
   usage: TokenUsage;
   /** Azure deployment name → the model it runs (`AZURE_DEPLOYMENT_MODELS`). */
   azureModels?: Readonly<Record<string, string>>;
-  /** When the request ran (the catalog has dated prices). */
-  at?: Date;
+  /** When the request ran, in ms since the epoch (the catalog has dated prices). */
+  at?: number;
 }
 
 /**
@@ -46,18 +49,45 @@ export interface PriceQuery {
  * an unknown price is not a zero price.
  */
 export async function priceNanos(query: PriceQuery): Promise<number | null> {
+  await loadPrices();
+  return priceNanosNow(query)!;
+}
+
+/**
+ * {@link priceNanos} without waiting: undefined while the catalog is still loading. The first
+ * price of a model matches it in the catalog (~60 µs); later ones reuse the match, and a model
+ * with flat per-token prices is priced with them directly (a linear sum, the catalog's numbers).
+ */
+export function priceNanosNow(query: PriceQuery): number | null | undefined {
   if (query.provider === "local") return 0;
   const providerId = CATALOG_PROVIDER[query.provider];
   if (!providerId) return null;
+  if (!loaded) return undefined;
   const model = query.provider === "azure"
     ? query.azureModels?.[query.model] ?? query.model
     : query.model;
-  const { calcPrice } = await loadPrices();
   const u = query.usage;
+  const id = `${providerId}\0${model}`;
+  let known = matched.get(id);
+  if (known === null) return null;
+  const flat = known?.flat;
+  if (
+    flat && (!u.cache_read_input_tokens || flat.cacheRead !== undefined) &&
+    (!u.cache_creation_input_tokens || flat.cacheWrite !== undefined) &&
+    (!u.web_search_requests || flat.search !== undefined)
+  ) {
+    // Per-million-token prices × tokens × 1000 = nano-dollars; per-thousand searches × 10⁶.
+    return Math.round(
+      (u.input_tokens * flat.input + u.output_tokens * flat.output +
+            u.cache_read_input_tokens * (flat.cacheRead ?? 0) +
+            u.cache_creation_input_tokens * (flat.cacheWrite ?? 0)) * 1000 +
+        u.web_search_requests * (flat.search ?? 0) * 1e6,
+    );
+  }
   const cacheRead = u.cache_read_input_tokens;
   const cacheWrite = u.cache_creation_input_tokens;
   // The catalog's input_tokens is the whole prompt, cache reads and writes included.
-  const result = calcPrice(
+  const result = loaded.calcPrice(
     {
       input_tokens: u.input_tokens + cacheRead + cacheWrite,
       output_tokens: u.output_tokens,
@@ -66,7 +96,56 @@ export async function priceNanos(query: PriceQuery): Promise<number | null> {
       web_searches: u.web_search_requests || undefined,
     },
     model,
-    { providerId, timestamp: query.at },
+    {
+      ...(known ? { provider: known.provider } : { providerId }),
+      timestamp: query.at === undefined ? undefined : new Date(query.at),
+    },
   );
+  if (known === undefined && matched.size < 1000) {
+    known = result
+      ? { provider: { ...result.provider, models: [result.model] }, flat: flatPrices(result.model) }
+      : null;
+    matched.set(id, known);
+  }
   return result ? Math.round(result.total_price * NANOS_PER_USD) : null;
 }
+
+/** Flat prices: USD per million tokens (per thousand searches). */
+interface FlatPrices {
+  input: number;
+  output: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+  search?: number;
+}
+
+/** A model's prices when they are plain numbers, undated and untiered; else undefined. */
+function flatPrices(model: ModelInfo): FlatPrices | undefined {
+  const prices = model.prices;
+  if (Array.isArray(prices)) return undefined;
+  const number = (key: string) => {
+    const value = prices[key];
+    return typeof value === "number" ? value : undefined;
+  };
+  const input = number("input_mtok");
+  const output = number("output_mtok");
+  if (input === undefined || output === undefined) return undefined;
+  // Any other priced unit (tiers, audio, long-context surcharges) goes through the catalog.
+  const plain = ["input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"];
+  for (const [key, value] of Object.entries(prices)) {
+    if (value !== undefined && typeof value !== "number") return undefined;
+    if (!plain.includes(key) && !key.endsWith("_kcount") && key !== "cache_write_1h_mtok") {
+      return undefined;
+    }
+  }
+  return {
+    input,
+    output,
+    cacheRead: number("cache_read_mtok"),
+    cacheWrite: number("cache_write_mtok"),
+    search: number("web_searches_kcount"),
+  };
+}
+
+/** Each priced provider and model's catalog entry alone, and its flat prices (null: unknown). */
+const matched = new Map<string, { provider: Provider; flat?: FlatPrices } | null>();

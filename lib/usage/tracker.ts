@@ -6,7 +6,7 @@
  * @module
  */
 import type { Ledger } from "./ledger.ts";
-import { NANOS_PER_USD, priceNanos } from "./prices.ts";
+import { NANOS_PER_USD, priceNanos, priceNanosNow, type PriceQuery } from "./prices.ts";
 import type { UsageRecord } from "./record.ts";
 import { endRequestSpan } from "./telemetry.ts";
 import type { Span } from "@opentelemetry/api";
@@ -51,6 +51,8 @@ export class UsageTracker {
   readonly #options: UsageTrackerOptions;
   readonly #listeners = new Set<(event: UsageEvent) => void>();
   readonly #finishing = new Set<Promise<void>>();
+  /** The ledger once its opening has settled (the common, synchronous path). */
+  #opened?: { ledger: Ledger | undefined };
 
   constructor(options: UsageTrackerOptions = {}) {
     this.#options = options;
@@ -59,6 +61,8 @@ export class UsageTracker {
         options.log?.info(`usage ledger: off: ${error instanceof Error ? error.message : error}`);
         return undefined;
       });
+    if (!this.#ledger) this.#opened = { ledger: undefined };
+    else void this.#ledger.then((ledger) => this.#opened = { ledger });
   }
 
   /** The ledger, once open; undefined when it is off or failed to open. */
@@ -84,6 +88,15 @@ export class UsageTracker {
    */
   end(facts: UnpricedRecord, span?: Span): void {
     this.inFlight.delete(facts.requestId);
+    // Once the catalog and the ledger are ready, all of it happens here, without a promise.
+    const nanos = this.#price(facts, priceNanosNow);
+    if (nanos !== undefined && this.#opened) {
+      try {
+        return this.#record(facts, nanos, span, this.#opened.ledger);
+      } catch (error) {
+        return this.#options.log?.info(`usage: ${facts.requestId} not recorded: ${error}`);
+      }
+    }
     const done = this.#finish(facts, span).catch((error) => {
       this.#options.log?.info(
         `usage: ${facts.requestId} not recorded: ${error instanceof Error ? error.message : error}`,
@@ -104,21 +117,30 @@ export class UsageTracker {
     await (await this.ledger())?.close();
   }
 
-  async #finish(facts: UnpricedRecord, span?: Span): Promise<void> {
+  #price<T>(facts: UnpricedRecord, price: (query: PriceQuery) => T): T | 0 {
     // Counting tokens is free at every provider.
-    const nanos = facts.endpoint === "count_tokens" ? 0 : await priceNanos({
+    if (facts.endpoint === "count_tokens") return 0;
+    return price({
       provider: facts.provider,
       model: facts.backendModel,
       usage: facts.usage,
       azureModels: this.#options.azureModels,
-      at: new Date(facts.time),
-    }).catch(() => null);
+      at: facts.time,
+    });
+  }
+
+  async #finish(facts: UnpricedRecord, span?: Span): Promise<void> {
+    const nanos = await Promise.resolve(this.#price(facts, priceNanos)).catch(() => null);
+    this.#record(facts, nanos, span, await this.ledger());
+  }
+
+  #record(facts: UnpricedRecord, nanos: number | null, span?: Span, ledger?: Ledger): void {
     const record: UsageRecord = {
       ...facts,
       costUsd: nanos === null ? null : nanos / NANOS_PER_USD,
     };
     endRequestSpan(span, record);
-    (await this.ledger())?.record(record);
+    ledger?.record(record);
     this.#emit({ type: "end", record });
   }
 
