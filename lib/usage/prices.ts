@@ -40,8 +40,8 @@ export interface PriceQuery {
   usage: TokenUsage;
   /** Azure deployment name → the model it runs (`AZURE_DEPLOYMENT_MODELS`). */
   azureModels?: Readonly<Record<string, string>>;
-  /** When the request ran, in ms since the epoch (the catalog has dated prices). */
-  at?: number;
+  /** When the request ran (a Date or ms since the epoch; the catalog has dated prices). */
+  at?: Date | number;
 }
 
 /**
