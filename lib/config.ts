@@ -441,6 +441,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       );
     }
   }
+  // A task route may name a provider that is neither preferred nor a fallback: it needs its key.
+  for (const slot of ROUTE_SLOTS) {
+    for (const model of config.routes[slot] ?? []) {
+      const prefix = /^(openai|gemini|google|azure|anthropic)\//i.exec(model)?.[1];
+      const provider = prefix ? providerName(prefix)! : undefined;
+      if (!provider || provider === preferredProvider) continue;
+      if (fallbackProviders.includes(provider)) continue;
+      const keyOptional = provider === "openai" && openaiBaseUrl !== OPENAI_DEFAULT_BASE_URL;
+      if (!keyOptional && !providerKey(config, provider)) {
+        problems.push(
+          `${KEY_VARIABLE[provider]} is required when ${ROUTE_VARIABLE[slot]} names ${model}`,
+        );
+      }
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   config.signatureSecret = e.SIGNATURE_SECRET ??
     `ccproxy:${config.openaiApiKey}:${config.geminiApiKey}:${config.azureApiKey}:${config.anthropicApiKey}`;

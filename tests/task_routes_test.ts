@@ -14,6 +14,7 @@ import type { MessagesRequest } from "../lib/anthropic/schema.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { requestTraits } from "../lib/routing/task_routes.ts";
+import { main } from "../main.ts";
 import { testConfig, testdata } from "./helpers.ts";
 
 type Fixture = MessagesRequest & { _headers?: Record<string, string> };
@@ -205,4 +206,39 @@ Deno.test("a route's own fallbacks come first, then the default targets", async 
   const result = await send(fixture("ultrathink"));
   assert.equal(result.status, 200);
   assert.deepEqual(upstream.requests.map((r) => r.body.model), ["o3", "o4-mini", "gpt-4.1"]);
+});
+
+Deno.test("--route-think and friends set the task routes from the command line", async () => {
+  const dir = await Deno.makeTempDir();
+  const envFile = `${dir}/.env`;
+  await Deno.writeTextFile(envFile, "OPENAI_API_KEY=sk-flags-test\nGEMINI_API_KEY=gm-flags\n");
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => printed.push(line);
+  try {
+    const code = await main([
+      "env",
+      "--env-file",
+      envFile,
+      "--route-long-context",
+      "gemini/gemini-2.5-pro",
+    ]);
+    assert.equal(code, 0);
+    await main(["check", "--env-file", envFile, "--route-think", "openai/o3"]);
+  } finally {
+    console.log = log;
+    await Deno.remove(dir, { recursive: true });
+  }
+  const out = printed.join("\n");
+  // The long-context route's window is what Claude Code is told.
+  assert.match(out, /export CLAUDE_CODE_AUTO_COMPACT_WINDOW=1048576/);
+  assert.match(out, /route ROUTE_THINK → openai\/o3/);
+});
+
+Deno.test("a task route naming a provider without its key is a configuration error", () => {
+  assert.throws(
+    () => testConfig({ ROUTE_LONG_CONTEXT: "gemini/gemini-2.5-pro" }),
+    /GEMINI_API_KEY is required when ROUTE_LONG_CONTEXT names gemini\/gemini-2\.5-pro/,
+  );
+  assert.ok(testConfig({ ROUTE_LONG_CONTEXT: "gemini/gemini-2.5-pro", GEMINI_API_KEY: "g" }));
 });

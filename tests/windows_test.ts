@@ -227,6 +227,7 @@ Deno.test("claudeCodeWindow(): the smallest window Claude Code's requests reach"
     BIG_MODEL: "gpt-4o",
     SMALL_MODEL: "gpt-4o-mini",
     ROUTE_LONG_CONTEXT: "gemini/gemini-2.5-pro",
+    GEMINI_API_KEY: "gm-test",
   });
   assert.equal(claudeCodeWindow(long)?.window, 1_048_576);
   assert.equal(
