@@ -336,7 +336,11 @@ function serveHandler(): Handler {
   const deployed = Boolean(Deno.env.get("DENO_DEPLOYMENT_ID"));
   const problem = exposureProblem(config, deployed);
   if (problem) return refuse(`ccproxy ${problem}`);
-  return createHandler(config, { usage: createUsage(config, { deployed, log: createLogger() }) });
+  // The address `deno serve` or Deploy listens on is not in the configuration: no Host rule.
+  return createHandler(config, {
+    usage: createUsage(config, { deployed, log: createLogger() }),
+    checkHost: false,
+  });
 }
 
 function refuse(message: string): Handler {

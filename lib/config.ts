@@ -83,6 +83,10 @@ export interface Config {
   budgetUsdPerDay?: number;
   /** Monthly spending limit of each key in USD (`BUDGET_USD_PER_MONTH`), UTC months. */
   budgetUsdPerMonth?: number;
+  /** Origins whose pages may call the API from a browser (`CORS_ORIGINS`); none by default. */
+  corsOrigins: string[];
+  /** Host names accepted besides the loopback ones while listening on loopback (`ALLOWED_HOSTS`). */
+  allowedHosts: string[];
   /** Serve without `PROXY_API_KEY` on a non-loopback address (or on Deno Deploy). */
   allowUnauthenticated: boolean;
   /** Largest request body in bytes. */
@@ -233,6 +237,14 @@ const EnvSchema = z.object({
     (v) => v === undefined || v.split(",").every((key) => !key.trim() || keyPart(key).length >= 16),
     { message: "PROXY_API_KEY takes keys of at least 16 characters (a long random string)" },
   ),
+  CORS_ORIGINS: optional.refine(
+    (v) => v === undefined || list(v).every((o) => /^https?:$/.test(URL.parse(o)?.protocol ?? "")),
+    { message: "CORS_ORIGINS takes a comma list of origins, e.g. https://app.example.com" },
+  ),
+  ALLOWED_HOSTS: optional.refine(
+    (v) => v === undefined || list(v).every((h) => /^[a-z0-9.-]+$/i.test(h)),
+    { message: "ALLOWED_HOSTS takes a comma list of host names, e.g. ccproxy.internal" },
+  ),
   ALLOW_UNAUTHENTICATED: optional.refine(
     (v) => v === undefined || /^(true|false|1|0|yes|no)$/i.test(v),
     { message: "ALLOW_UNAUTHENTICATED takes true or false" },
@@ -302,6 +314,11 @@ function parseRoutes(env: Record<string, string | undefined>): TaskRoutes {
     if (list.length) routes[slot] = list;
   }
   return routes;
+}
+
+/** The non-empty items of a comma list. */
+function list(value: string): string[] {
+  return value.split(",").map((item) => item.trim()).filter(Boolean);
 }
 
 /** The key of a `PROXY_API_KEY` entry, `name=key` or a bare key (which may end in `==`). */
@@ -407,6 +424,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     budgetUsdPerMonth: e.BUDGET_USD_PER_MONTH === undefined
       ? undefined
       : Number(e.BUDGET_USD_PER_MONTH),
+    corsOrigins: list(e.CORS_ORIGINS ?? "").map((o) => new URL(o).origin),
+    allowedHosts: list(e.ALLOWED_HOSTS ?? "").map((h) => h.toLowerCase()),
     allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),
     maxBodyBytes: number(e.MAX_BODY_BYTES, 32 * 1024 * 1024),
     timeouts: {
@@ -463,6 +482,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
+
+/** True for a loopback listen address (`127.x.x.x`, `localhost`, `::1`). */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
 
 /**
  * The reason this configuration must not serve, or undefined: an address other than loopback

@@ -27,6 +27,7 @@ async function replay(fixture: string) {
     new Request("http://proxy/v1/messages?beta=true", {
       method: "POST",
       headers: {
+        "content-type": "application/json",
         "x-api-key": "sk-ant-anything",
         "anthropic-version": "2023-06-01",
         "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",

@@ -230,7 +230,13 @@ export async function runFuzz(cases: number, seed = 1): Promise<FuzzResult> {
   for (let index = 0; index < cases; index++) {
     const body = mutate(random);
     const path = random() < 0.85 ? "/v1/messages" : "/v1/messages/count_tokens";
-    const response = await handler(new Request(`http://fuzz${path}`, { method: "POST", body }));
+    const response = await handler(
+      new Request(`http://fuzz${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }),
+    );
     const text = await response.text();
     result.status[response.status] = (result.status[response.status] ?? 0) + 1;
     const ok = response.status === 200 ||

@@ -59,3 +59,107 @@ Deno.test("an Azure deployment name is a plain name: anything else is a 400", as
     assert.match(upstream.requests[0].url, /\/openai\/deployments\/gpt-4\.1_prod-2\/chat\//);
   });
 });
+
+Deno.test("a web page cannot use a keyless local proxy (CSRF, DNS rebinding)", async (t) => {
+  const { handler, upstream } = setup({}, () => DIALECTS.openai.text(["ok"]));
+  const send = (headers: Record<string, string>, method = "POST") =>
+    handler(
+      new Request("http://localhost:8082/v1/messages", {
+        method,
+        headers,
+        body: method === "POST" ? JSON.stringify(BODY) : undefined,
+      }),
+    );
+  const json = { "content-type": "application/json" };
+  const cases: Array<[string, Record<string, string>, number, string?]> = [
+    [
+      "a foreign Origin",
+      { ...json, host: "localhost:8082", origin: "http://attacker.example" },
+      403,
+    ],
+    ["a rebound Host", { ...json, host: "attacker.example:8082" }, 403],
+    ["a rebound Host with its own Origin", {
+      ...json,
+      host: "attacker.example:8082",
+      origin: "http://attacker.example:8082",
+    }, 403],
+    ["a text/plain body", { "content-type": "text/plain", host: "127.0.0.1:8082" }, 415],
+    ["a form body", { "content-type": "application/x-www-form-urlencoded" }, 415],
+    ["no content-type", {}, 415],
+  ];
+  for (const [name, headers, status] of cases) {
+    await t.step(`${name} → ${status}, nothing upstream`, async () => {
+      const response = await send(headers);
+      assert.equal(response.status, status);
+      const body = await response.json();
+      assert.equal(body.error.type, status === 403 ? "permission_error" : "invalid_request_error");
+      assert.equal(upstream.requests.length, 0);
+    });
+  }
+  await t.step("a preflight from a foreign origin is refused", async () => {
+    const response = await send({
+      host: "localhost:8082",
+      origin: "http://attacker.example",
+      "access-control-request-method": "POST",
+    }, "OPTIONS");
+    assert.equal(response.status, 403);
+    assert.equal(response.headers.get("access-control-allow-origin"), null);
+    await response.body?.cancel();
+  });
+  await t.step("what Claude Code and the SDKs send is served", async () => {
+    for (const host of ["localhost:8082", "127.0.0.1:8082", "[::1]:8082", "localhost"]) {
+      const response = await send({ ...json, host, "x-api-key": "anything" });
+      assert.equal(response.status, 200, host);
+      await response.body?.cancel();
+    }
+    const charset = await send({ "content-type": "application/json; charset=utf-8" });
+    assert.equal(charset.status, 200);
+    await charset.body?.cancel();
+  });
+});
+
+Deno.test("CORS_ORIGINS and ALLOWED_HOSTS let chosen pages and names in", async (t) => {
+  const { handler } = setup({
+    CORS_ORIGINS: "https://app.example.com/",
+    ALLOWED_HOSTS: "ccproxy.internal",
+  }, () => DIALECTS.openai.text(["ok"]));
+  const origin = "https://app.example.com";
+  await t.step("a preflight from an allowed origin is answered", async () => {
+    const response = await handler(
+      new Request("http://localhost:8082/v1/messages", {
+        method: "OPTIONS",
+        headers: {
+          host: "localhost:8082",
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "content-type, x-api-key",
+        },
+      }),
+    );
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get("access-control-allow-origin"), origin);
+    assert.match(response.headers.get("access-control-allow-headers")!, /x-api-key/);
+  });
+  await t.step("its request is served, readable by the page", async () => {
+    const response = await handler(
+      new Request("http://ccproxy.internal:8082/v1/messages", {
+        method: "POST",
+        headers: { host: "ccproxy.internal:8082", origin, "content-type": "application/json" },
+        body: JSON.stringify(BODY),
+      }),
+    );
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("access-control-allow-origin"), origin);
+    await response.body?.cancel();
+  });
+  await t.step("a bad value is refused at start", () => {
+    assert.throws(() => testConfig({ CORS_ORIGINS: "*" }), /CORS_ORIGINS takes/);
+  });
+});
+
+Deno.test("the Host rule is off where the listen address is unknown (deno serve, Deploy)", async () => {
+  const { post } = setup({}, () => DIALECTS.openai.text(["ok"]), { checkHost: false });
+  const response = await post(BODY, { host: "my-proxy.deno.dev" });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+});

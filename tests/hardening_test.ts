@@ -36,7 +36,7 @@ function setup(
   const post = (body: unknown = BODY, headers: Record<string, string> = {}) =>
     call("/v1/messages", {
       method: "POST",
-      headers,
+      headers: { "content-type": "application/json", ...headers },
       body: typeof body === "string" ? body : JSON.stringify(body),
     });
   return { upstream, call, post, lines, config };
@@ -70,6 +70,7 @@ Deno.test("PROXY_API_KEY guards every API route, in constant time, before any up
   await t.step("count_tokens and models need the key too", async () => {
     const count = await call("/v1/messages/count_tokens", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify(BODY),
     });
     assert.equal(count.status, 401);
@@ -161,6 +162,7 @@ Deno.test("request bodies over MAX_BODY_BYTES are 413 request_too_large", async 
     ];
     const response = await call("/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: ReadableStream.from(chunks),
     });
     assert.equal(response.status, 413);
@@ -169,6 +171,7 @@ Deno.test("request bodies over MAX_BODY_BYTES are 413 request_too_large", async 
   await t.step("invalid UTF-8 is a 400", async () => {
     const response = await call("/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
     });
     assert.equal(response.status, 400);
@@ -214,6 +217,7 @@ Deno.test("upstream timeouts", async (t) => {
   const request = (stream: boolean) =>
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream }),
     });
   await t.step("no headers in time → 504 timeout_error", async () => {
@@ -273,7 +277,11 @@ Deno.test("faults over real sockets", async (t) => {
       logger: createLogger({ write: () => {} }),
     });
     const response = await handler(
-      new Request("http://proxy/v1/messages", { method: "POST", body: JSON.stringify(BODY) }),
+      new Request("http://proxy/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(BODY),
+      }),
     );
     assert.equal(response.status, 502);
     assert.match((await response.json()).error.message, /unreachable/);
@@ -309,6 +317,7 @@ Deno.test("faults over real sockets", async (t) => {
         const response = await handler(
           new Request("http://proxy/v1/messages", {
             method: "POST",
+            headers: { "content-type": "application/json" },
             body: JSON.stringify({ ...BODY, stream: true }),
           }),
         );
@@ -355,6 +364,7 @@ Deno.test("faults over real sockets", async (t) => {
       const client = new AbortController();
       const response = await fetch(`http://127.0.0.1:${proxy.addr.port}/v1/messages`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ ...BODY, stream: true }),
         signal: client.signal,
       });
@@ -406,6 +416,7 @@ Deno.test("a slow client holds the upstream back (backpressure, no unbounded que
   const response = await handler(
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream: true }),
     }),
   );
@@ -456,6 +467,7 @@ Deno.test("malformed upstream data never crashes the proxy", async (t) => {
         const response = await handler(
           new Request("http://proxy/v1/messages", {
             method: "POST",
+            headers: { "content-type": "application/json" },
             body: JSON.stringify({ ...BODY, stream }),
           }),
         );

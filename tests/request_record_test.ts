@@ -150,6 +150,7 @@ Deno.test("every line of a request carries its id: the DEBUG upstream line, stre
   const response = await handler(
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream: true }),
     }),
   );

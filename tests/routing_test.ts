@@ -37,7 +37,11 @@ function setup(env: Record<string, string>, responder: (r: Recorded, i: number) 
     path = "/v1/messages",
   ) =>
     handler(
-      new Request(`http://proxy${path}`, { method: "POST", headers, body: JSON.stringify(body) }),
+      new Request(`http://proxy${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      }),
     );
   return { upstream, post, lines, sleeps };
 }

@@ -405,6 +405,7 @@ Deno.test("a failure after the stream started is an error event, not a torn conn
   const response = await handler(
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream: true }),
     }),
   );
@@ -442,6 +443,7 @@ Deno.test("keep-alive pings fill upstream silence and stop with the stream", asy
   const response = await handler(
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream: true }),
     }),
   );
@@ -487,6 +489,7 @@ Deno.test("a client that disconnects aborts the upstream request", async () => {
   const response = await handler(
     new Request("http://proxy/v1/messages", {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...BODY, stream: true }),
       signal: client.signal,
     }),

@@ -18,11 +18,12 @@ import {
 } from "../anthropic/schema.ts";
 import { type Scheduler, SSE_HEADERS } from "../anthropic/sse_encode.ts";
 import { type Backend, createBackends, type OpenContext } from "../upstream/backends.ts";
-import { type Config, secretsOf } from "../config.ts";
+import { type Config, isLoopback, secretsOf } from "../config.ts";
 import { randomId } from "../ids.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { type RequestRecord, trimMessage } from "./request_record.ts";
 import { redact, redactMessage } from "./redact.ts";
+import { allowOrigin, checkExposure, type ExposureRules } from "./exposure.ts";
 import { authenticate } from "./auth.ts";
 import { withFallback } from "../upstream/retry.ts";
 import { timedFetch } from "../upstream/timeouts.ts";
@@ -62,6 +63,12 @@ export interface HandlerOptions {
   /** The loaded `ROUTER_SCRIPT` (main.ts loads it before serving); loaded on first use when
    * absent and `config.routerScript` is set. */
   routerScript?: RouterScript;
+  /**
+   * Refuse a `Host` that is not a loopback name or in `ALLOWED_HOSTS` (DNS rebinding). Default:
+   * when `config.host` is a loopback address; `deno serve` and Deploy, whose address the
+   * configuration does not know, turn it off.
+   */
+  checkHost?: boolean;
 }
 
 /** A request handler. */
@@ -96,6 +103,11 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     options,
     usage,
     refusedKeys: new Set(),
+    exposure: {
+      corsOrigins: config.corsOrigins,
+      allowedHosts: config.allowedHosts,
+      checkHost: options.checkHost ?? isLoopback(config.host),
+    },
   };
   if (config.routerScript) {
     ctx.router = options.routerScript
@@ -120,13 +132,16 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     if (url.pathname === "/v1/messages") entry.span = startRequestSpan();
     let response: Response;
     try {
-      response = url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/")
-        ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
-        : await withSpan(entry.span, () => dispatch(request, url, entry, ctx));
+      // The rules against browsers guard every route, the dashboard's too.
+      response = checkExposure(request, ctx.exposure) ??
+        (url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/")
+          ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
+          : await withSpan(entry.span, () => dispatch(request, url, entry, ctx)));
     } catch (error) {
       response = errorResponse(error, entry, ctx);
     }
     response.headers.set("request-id", entry.requestId);
+    allowOrigin(request, response, ctx.exposure);
     if (!entry.deferred) entry.write(response.status);
     return response;
   };
@@ -259,6 +274,8 @@ interface ServerContext {
   refusedKeys: Set<string>;
   /** The `ROUTER_SCRIPT`, loaded once. */
   router?: Promise<RouterScript | undefined>;
+  /** The rules against browsers (CSRF, DNS rebinding). */
+  exposure: ExposureRules;
 }
 
 const ROUTES: Record<string, string[]> = {
