@@ -327,3 +327,15 @@ Deno.test("a prompt near the window leaves the answer only the room that is left
   const maxTokens = upstream.requests[0].body.max_tokens as number;
   assert.ok(maxTokens < 8_192 && maxTokens > 1_000, `${maxTokens}`);
 });
+
+Deno.test("MODEL_LIMITS caps a Gemini model's output too", async () => {
+  const { upstream, send } = setup({
+    PREFERRED_PROVIDER: "google",
+    GEMINI_API_KEY: "gm-test",
+    BIG_MODEL: "gemma-3-27b-it",
+    MODEL_LIMITS: "gemma-3-27b-it=131072/4096",
+  });
+  await send({ model: "claude-opus-5-5", messages: [{ role: "user", content: "hi" }] });
+  const config = upstream.requests[0].body.generationConfig as { maxOutputTokens: number };
+  assert.equal(config.maxOutputTokens, 4_096);
+});

@@ -30,7 +30,7 @@ import {
 } from "../providers/gemini.ts";
 import { chatTranslator, toChatRequest } from "../providers/openai_chat.ts";
 import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "../providers/openai_call.ts";
-import type { Target } from "../routing/route.ts";
+import { limitsOf, type Target } from "../routing/route.ts";
 import { Signer } from "./signature.ts";
 import type { ToolCount } from "../providers/tools.ts";
 
@@ -242,7 +242,10 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     canSearch: () => true,
     async open(request, target, context) {
       context.api = "gemini";
-      const translation = toGeminiRequest(request, target.model, signer);
+      // MODEL_LIMITS may cap a Gemini model's output below the table's.
+      const cap = limitsOf(target, config)?.maxOutput ?? request.max_tokens;
+      const capped = request.max_tokens > cap ? { ...request, max_tokens: cap } : request;
+      const translation = toGeminiRequest(capped, target.model, signer);
       logDropped(context, translation.dropped);
       context.toolCount = translation.toolCount;
       if (!translation.webSearch && webSearchOf(request.tools)) {
