@@ -13,9 +13,8 @@
  */
 import { parseArgs } from "node:util";
 import { MessagesRequestSchema } from "../lib/anthropic/schema.ts";
-import { ChatToAnthropicStream, toChatRequest } from "../lib/providers/openai_chat.ts";
-import { SseEncodeStream } from "../lib/anthropic/sse_encode.ts";
-import { SseParseStream } from "../lib/upstream/sse_reader.ts";
+import { chatTranslator, toChatRequest } from "../lib/providers/openai_chat.ts";
+import { relayStream } from "../lib/upstream/relay.ts";
 import { now } from "./fake_server.ts";
 import { runPeer } from "./peers.ts";
 import { claudeCodeTurn, realisticTurn, TURN_MODEL, type TurnFigures, turnRoutes } from "./turn.ts";
@@ -415,10 +414,12 @@ export async function translation() {
   const response: number[] = [];
   for (let i = 0; i < iterations + 5; i++) {
     const started = performance.now();
-    const out = ReadableStream.from(bytes)
-      .pipeThrough(new SseParseStream())
-      .pipeThrough(
-        new ChatToAnthropicStream({
+    // The proxy's own path: the relay, one pass per upstream chunk.
+    const out = relayStream({
+      body: ReadableStream.from(bytes),
+      provider: "openai",
+      translate: (emit) =>
+        chatTranslator({
           id: "msg_bench",
           model: "claude-opus-5-5",
           inputTokens: 1,
@@ -426,9 +427,8 @@ export async function translation() {
           upstreamModel: "gpt-4.1",
           provider: "openai",
           signThinking: () => "sig",
-        }),
-      )
-      .pipeThrough(new SseEncodeStream());
+        }, emit),
+    }, { idleMs: 60_000, totalMs: 600_000, startedAt: performance.now(), secrets: ["sk-bench"] });
     for await (const _ of out) { /* consume */ }
     if (i >= 5) response.push((performance.now() - started) * 1000);
   }

@@ -36,7 +36,7 @@ export interface LoggerOptions {
 /** Creates a logger that redacts `secrets` from every line. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = (options.secrets ?? []).filter((s) => s.length >= 4);
-  const write = options.write ?? ((line: string) => console.error(line));
+  const write = options.write ?? writeStderr;
   const json = options.format === "json";
   const emit = (level: "info" | "debug", requestId: string | undefined, message: string) => {
     const time = new Date().toISOString();
@@ -60,6 +60,52 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     forRequest: (id) => make(id),
   });
   return make(undefined);
+}
+
+let queued: string[] = [];
+let hooked = false;
+let writing: Promise<unknown> = Promise.resolve();
+const encoder = new TextEncoder();
+const stderr = (globalThis as { Deno?: typeof Deno }).Deno?.stderr;
+
+function flushStderr(): void {
+  if (!queued.length) return;
+  const bytes = encoder.encode(`${queued.join("\n")}\n`);
+  queued = [];
+  // Asynchronous and in order: the response path never waits on a slow terminal or pipe.
+  writing = writing.then(() => writeAll(bytes)).catch(() => {});
+}
+
+async function writeAll(bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await stderr!.write(bytes.subarray(at));
+}
+
+/** At exit, whatever is still queued goes out synchronously. */
+function flushAtExit(): void {
+  if (!queued.length) return;
+  const bytes = encoder.encode(`${queued.join("\n")}\n`);
+  queued = [];
+  try {
+    for (let at = 0; at < bytes.length;) at += stderr!.writeSync(bytes.subarray(at));
+  } catch {
+    // nowhere left to write
+  }
+}
+
+/**
+ * The default sink: standard error, in batches and without blocking. A line is queued; the queue
+ * goes out in one asynchronous write right after the current task, so writing a log line never
+ * holds up the response it describes, and a burst of lines costs one write. Lines still queued
+ * go out when the process exits. Without `Deno.stderr` (some hosts) lines go to the console.
+ */
+function writeStderr(line: string): void {
+  if (!stderr) return console.error(line);
+  if (queued.push(line) > 1) return;
+  if (!hooked) {
+    hooked = true;
+    globalThis.addEventListener("unload", flushAtExit);
+  }
+  setTimeout(flushStderr, 0);
 }
 
 /** A logger that writes nothing (tests, library users who log themselves). */
