@@ -1,10 +1,18 @@
 /** The second hardening round: what an outside attack on the running server found. */
 import assert from "node:assert/strict";
-import { createFakeUpstream, DIALECTS, type Recorded, type Reply } from "../bench/fake_upstream.ts";
+import {
+  chunk,
+  createFakeUpstream,
+  DIALECTS,
+  type Recorded,
+  type Reply,
+  usageChunk,
+} from "../bench/fake_upstream.ts";
+import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { secretsOf } from "../lib/config.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler, type HandlerOptions } from "../lib/server/handler.ts";
-import { testConfig } from "./helpers.ts";
+import { assertValidStream, parseClientSse, testConfig } from "./helpers.ts";
 
 const BODY = {
   model: "claude-opus-5-5",
@@ -162,4 +170,100 @@ Deno.test("the Host rule is off where the listen address is unknown (deno serve,
   const response = await post(BODY, { host: "my-proxy.deno.dev" });
   assert.equal(response.status, 200);
   await response.body?.cancel();
+});
+
+/** A Chat answer with one tool call whose arguments arrive as `fragments`. */
+function toolArgsReply(fragments: string[]): Reply {
+  return {
+    chunks: [
+      chunk({ role: "assistant", content: null }),
+      chunk({
+        tool_calls: [{
+          index: 0,
+          id: "call_0",
+          type: "function",
+          function: { name: "Write", arguments: "" },
+        }],
+      }),
+      ...fragments.map((f) => chunk({ tool_calls: [{ index: 0, function: { arguments: f } }] })),
+      chunk({}, "tool_calls"),
+      usageChunk(40, 20),
+    ],
+  };
+}
+
+Deno.test("a tool call's arguments always parse, the same way streaming or not", async (t) => {
+  const answer = async (fragments: string[], stream: boolean) => {
+    const { post } = setup({}, () => toolArgsReply(fragments));
+    return await post({ ...BODY, stream });
+  };
+  await t.step("text after the arguments' object is dropped (stream)", async () => {
+    const response = await answer(['{"a": 1}', "} not json ,,"], true);
+    const events = parseClientSse(await response.text());
+    assertValidStream(events);
+    const json = events.flatMap((e) =>
+      e.type === "content_block_delta" && e.delta.type === "input_json_delta"
+        ? [e.delta.partial_json]
+        : []
+    ).join("");
+    assert.deepEqual(JSON.parse(json), { a: 1 });
+    assert.equal(events.at(-1)?.type, "message_stop");
+  });
+  await t.step("… and not streaming", async () => {
+    const message = await (await answer(['{"a": 1}', "} not json ,,"], false)).json();
+    assert.deepEqual(message.content[0].input, { a: 1 });
+  });
+  await t.step("arguments split anywhere: the end is found inside a fragment", async () => {
+    const message = await (await answer(['{"p": "}{\\"', '"}}]', "x"], false)).json();
+    assert.deepEqual(message.content[0].input, { p: '}{"' });
+  });
+  await t.step(
+    "arguments that cannot be an object: an error naming the tool (stream)",
+    async () => {
+      const response = await answer(['{"a": 1 2', "}"], true);
+      const events = parseClientSse(await response.text());
+      assertValidStream(events);
+      const last = events.at(-1) as StreamEvent & { type: "error" };
+      assert.equal(last.type, "error");
+      assert.match(last.error.message, /arguments of tool "Write" are not a JSON object/);
+    },
+  );
+  await t.step("… and the same error not streaming", async () => {
+    const response = await answer(['{"a": 1 2', "}"], false);
+    assert.ok(response.status >= 500);
+    const body = await response.json();
+    assert.match(body.error.message, /arguments of tool "Write" are not a JSON object/);
+  });
+  await t.step("an array is not an object either", async () => {
+    const response = await answer(["[1, 2]"], false);
+    assert.match((await response.json()).error.message, /tool "Write"/);
+  });
+});
+
+Deno.test("a client that half-closes or hangs up is a 499 in the log, never a 500", async () => {
+  const { handler, lines } = setup({}, () => DIALECTS.openai.text(["ok"]));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+  const body = JSON.stringify({
+    ...BODY,
+    messages: [{ role: "user", content: "x".repeat(100_000) }],
+  });
+  const statuses: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const head =
+        `POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n` +
+        `content-length: ${body.length}\r\n\r\n`;
+      const bytes = new TextEncoder().encode(head + body);
+      for (let sent = 0; sent < bytes.length;) sent += await conn.write(bytes.subarray(sent));
+      await conn.closeWrite(); // socket.end(): the request is complete, the answer still wanted
+      const answer = await new Response(conn.readable).text();
+      statuses.push(answer.split(" ")[1]);
+    }
+  } finally {
+    await server.shutdown();
+  }
+  // Deno drops a body that was not read before the half-close: 499 then; 200 when it was read.
+  for (const status of statuses) assert.ok(status === "200" || status === "499", statuses.join());
+  assert.ok(!lines.some((l) => /internal error| 500 /.test(l)), lines.join("\n"));
 });

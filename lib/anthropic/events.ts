@@ -5,7 +5,9 @@
  *
  * - `message_start` first, exactly once;
  * - block indexes 0, 1, 2, … in order, at most one block open, each closed before the next;
- * - a tool_use block starts with `input: {}` and streams its arguments as given;
+ * - a tool_use block starts with `input: {}` and streams its arguments as given, up to the end
+ *   of their object; arguments that cannot be completed into an object end the message with an
+ *   `error` naming the tool (fragments already sent cannot be taken back);
  * - every tool_use id is the proxy's own (`toolu_` + random characters), whatever the upstream
  *   sent: many OpenAI-compatible servers restart at `call_0` in every answer, and a client that
  *   sees one id twice in a conversation (Claude Code) loops forever;
@@ -18,7 +20,7 @@
  * @module
  */
 import { randomId } from "../ids.ts";
-import { completionOf } from "./json_complete.ts";
+import { completionOf, JsonEnd } from "./json_complete.ts";
 import type {
   ErrorType,
   StopReason,
@@ -61,11 +63,15 @@ export class EventWriter {
   #thinkingText = "";
   #signature: string | undefined;
   #args = "";
+  #argsEnd = new JsonEnd();
+  #toolName = "";
+  #silenced = false;
   #outputChars = 0;
   #searches = 0;
 
   constructor(emit: (event: StreamEvent) => void, init: MessageInit) {
-    this.#emit = emit;
+    // After a tool call's arguments fail (see closeBlock), nothing more goes out.
+    this.#emit = (event) => this.#silenced || emit(event);
     this.#init = init;
   }
 
@@ -157,6 +163,16 @@ export class EventWriter {
       // Clients parse the concatenated fragments: an empty or truncated concatenation (an
       // upstream cut off mid-call) gets what completes it into valid JSON.
       const rest = completionOf(this.#args);
+      if (rest === undefined || !/^\s*\{/.test(this.#args + rest)) {
+        // Fragments already sent cannot be taken back: the message ends in an error naming the
+        // tool, in both modes (a non-streaming answer is the same events accumulated).
+        this.fail(
+          "api_error",
+          `upstream: the arguments of tool ${JSON.stringify(this.#toolName)} are not a JSON object`,
+        );
+        this.#silenced = true;
+        return;
+      }
       if (rest) {
         this.#emit({
           type: "content_block_delta",
@@ -182,6 +198,8 @@ export class EventWriter {
     this.#index++;
     this.#open = "tool_use";
     this.#args = "";
+    this.#argsEnd = new JsonEnd();
+    this.#toolName = name;
     this.#emit({
       type: "content_block_start",
       index: this.#index,
@@ -194,9 +212,14 @@ export class EventWriter {
     });
   }
 
-  /** Streams a fragment of the open tool call's JSON arguments, byte for byte. */
+  /**
+   * Streams a fragment of the open tool call's JSON arguments, byte for byte, up to the end of
+   * the arguments' object: text after it (`{"a": 1}} not json`) is dropped.
+   */
   toolArgs(fragment: string): void {
     if (!fragment || this.#ended || this.#open !== "tool_use") return;
+    fragment = fragment.slice(0, this.#argsEnd.take(fragment));
+    if (!fragment) return;
     this.#args += fragment;
     this.#outputChars += fragment.length;
     this.#emit({

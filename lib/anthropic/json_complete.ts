@@ -61,3 +61,42 @@ export function parses(text: string): boolean {
     return false;
   }
 }
+
+/**
+ * Follows a JSON value as its text streams in, to find where it ends. Some models write more
+ * after their tool arguments (`{"a": 1}} not json`); what follows the end is not part of them.
+ * One pass over each character, so a long argument costs linear time.
+ */
+export class JsonEnd {
+  #depth = 0;
+  #inString = false;
+  #escape = false;
+  #opened = false;
+  #ended = false;
+
+  /** True once the value (the first object or array) has closed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** How many characters of `fragment` belong to the value: all of them until it closes. */
+  take(fragment: string): number {
+    if (this.#ended) return 0;
+    for (let i = 0; i < fragment.length; i++) {
+      const c = fragment.charCodeAt(i);
+      if (this.#inString) {
+        if (this.#escape) this.#escape = false;
+        else if (c === 92) this.#escape = true; // backslash
+        else if (c === 34) this.#inString = false;
+      } else if (c === 34) this.#inString = true;
+      else if (c === 123 || c === 91) {
+        this.#depth++;
+        this.#opened = true;
+      } else if ((c === 125 || c === 93) && this.#opened && --this.#depth === 0) {
+        this.#ended = true;
+        return i + 1;
+      }
+    }
+    return fragment.length;
+  }
+}

@@ -138,7 +138,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
           ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
           : await withSpan(entry.span, () => dispatch(request, url, entry, ctx)));
     } catch (error) {
-      response = errorResponse(error, entry, ctx);
+      response = errorResponse(clientGone(error, request) ?? error, entry, ctx);
     }
     response.headers.set("request-id", entry.requestId);
     allowOrigin(request, response, ctx.exposure);
@@ -340,6 +340,25 @@ async function usageAnswer(url: URL, ctx: ServerContext): Promise<Response> {
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
+}
+
+/**
+ * A failure caused by the client going away is a 499, not an internal error: a hang-up aborts
+ * the request, and a client that half-closes its socket before Deno has read its body loses
+ * the body (the runtime closes it as a hang-up).
+ */
+function clientGone(error: unknown, request: Request): ProxyError | undefined {
+  if (error instanceof ProxyError) return undefined;
+  const gone = request.signal.aborted || error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted || error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.UnexpectedEof;
+  if (!gone) return undefined;
+  return new ProxyError(
+    "invalid_request_error",
+    "client closed the request: the connection closed before the request was answered " +
+      "(keep it open, both ways, until the answer has arrived)",
+    { status: 499 },
+  );
 }
 
 function errorResponse(error: unknown, entry: RequestLog, ctx: ServerContext): Response {
