@@ -141,9 +141,17 @@ export function banner(config: Config, address: string): string {
     // key. The proxy's own key is not printed (banners end up in logs).
     `  use it:   ANTHROPIC_BASE_URL=http://${shown} ANTHROPIC_API_KEY=${
       config.proxyApiKeys.length ? "<your PROXY_API_KEY>" : "ccproxy"
-    } claude`,
+    }${windowAssignments(config)} claude`,
     ...windowLines(config),
   ].join("\n");
+}
+
+/** ` NAME=value…`: what makes Claude Code compact at the backend's window (see client_env.ts). */
+function windowAssignments(config: Config): string {
+  const known = claudeCodeWindow(config);
+  return known
+    ? Object.entries(known.env).map(([name, value]) => ` ${name}=${value}`).join("")
+    : "";
 }
 
 /** The banner's window line: what to tell Claude Code so it compacts in time. */
@@ -151,7 +159,9 @@ function windowLines(config: Config): string[] {
   const known = claudeCodeWindow(config);
   if (!known) return [];
   const env = Object.entries(known.env).map(([name, value]) => `${name}=${value}`).join(" ");
-  return [`  window:   ${known.model} holds ${known.window} tokens; give claude ${env}`];
+  return [
+    `  window:   ${known.model} holds ${known.window} tokens: ${env} makes Claude Code compact in time`,
+  ];
 }
 
 /** `ccproxy env`: the lines that point Claude Code at this proxy (for `eval "$(…)"`). */

@@ -345,7 +345,12 @@ Deno.test({
       }
       const command = /use it: +(.*) claude\n/.exec(banner)![1];
       const env = Object.fromEntries(command.split(" ").map((pair) => pair.split("=", 2)));
-      assert.deepEqual(Object.keys(env), ["ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"]);
+      // The window variable makes Claude Code compact before gpt-4.1's window (client_env.ts).
+      assert.deepEqual(Object.keys(env), [
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW",
+      ]);
       const result = await runClaude(["-p", "hi"], work, "", env);
       assert.equal(result.code, 0, `claude exited ${result.code}: ${result.stderr}`);
       assert.match(result.stdout, /Hello from the banner\./);

@@ -72,7 +72,9 @@ Deno.test("main: serves with .env underneath the environment and prints the bann
     assert.match(
       banner,
       new RegExp(
-        `ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} ANTHROPIC_API_KEY=ccproxy claude`,
+        // Unknown models (from-env, small-dotenv) have a 128k window: Claude Code is told it.
+        `ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} ANTHROPIC_API_KEY=ccproxy ` +
+          "CLAUDE_CODE_AUTO_COMPACT_WINDOW=128000 claude",
       ),
     );
     assert.ok(!banner.includes("sk-from-dotenv-file"));

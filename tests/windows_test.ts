@@ -260,7 +260,7 @@ Deno.test("the banner and `ccproxy env` print the lines that tell Claude Code th
   });
   assert.match(
     banner(config, "127.0.0.1:8082"),
-    /window: {3}openai\/qwen3-coder:30b holds 32768 tokens; give claude CLAUDE_CODE_AUTO_COMPACT_WINDOW=100000 CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=30/,
+    /use it: .* CLAUDE_CODE_AUTO_COMPACT_WINDOW=100000 CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=30 claude\n {2}window: {3}openai\/qwen3-coder:30b holds 32768 tokens/,
   );
   assert.equal(
     envCommand(config),
