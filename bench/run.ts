@@ -665,13 +665,15 @@ if (import.meta.main) {
         : "peer not run (--peers)",
     ],
     [
-      "usage ledger: CPU per request (µs), share of the proxy's",
-      `${fmt(lc.ledgerUs - lc.pricingUs, 1)} (${
-        fmt((lc.ledgerUs - lc.pricingUs) / cpu.ccproxy * 100, 1)
-      }%)`,
+      "usage ledger: CPU per request (µs); share of a realistic turn's / a tiny request's",
+      `${fmt(lc.ledgerUs, 1)}; ${fmt(lc.ledgerUs / (tp.cpuMsC16 * 1000) * 100, 1)}% / ${
+        fmt(lc.ledgerUs / cpu.ccproxy * 100, 1)
+      }%`,
       "< 5%",
-      `KV write, batched; pricing ${fmt(lc.pricingUs, 1)} µs more (also with the ledger off); ` +
-      `proxy ${fmt(cpu.ccproxy, 0)} µs CPU per request`,
+      `pricing ${fmt(lc.pricingUs, 1)} µs of it (priced with the ledger off too); ` +
+      `CPU per request: realistic turn ${fmt(tp.cpuMsC16 * 1000, 0)} µs, tiny ${
+        fmt(cpu.ccproxy, 0)
+      } µs`,
     ],
     [
       "proxy CPU per request, usage ledger off / on (µs)",

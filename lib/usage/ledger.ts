@@ -76,6 +76,22 @@ const BATCH_WINDOW_MS = 50;
 /** Records of one stored value ended at most this long after its key's time. */
 const VALUE_SPAN_MS = 60_000;
 
+/** UTC days of times that are mostly the same day, without formatting a date each time. */
+class DayCache {
+  #start = 0;
+  #end = 0;
+  #day = "";
+
+  day(time: number): string {
+    if (time < this.#start || time >= this.#end) {
+      this.#start = Math.floor(time / DAY_MS) * DAY_MS;
+      this.#end = this.#start + DAY_MS;
+      this.#day = dayOf(time);
+    }
+    return this.#day;
+  }
+}
+
 /** The UTC day of a time, `YYYY-MM-DD`. */
 export function dayOf(time: number): string {
   return new Date(time).toISOString().slice(0, 10);
@@ -187,15 +203,6 @@ export class Ledger {
 
   async #write(batch: UsageRecord[]): Promise<void> {
     const op = this.#kv.atomic();
-    // Requests of one batch that share a row add up here first: one sum per key and counter.
-    const sums = new Map<string, { key: Deno.KvKey; value: number }>();
-    const add = (key: Deno.KvKey, value: number) => {
-      if (!value) return;
-      const id = key.join("\0");
-      const known = sums.get(id);
-      if (known) known.value += value;
-      else sums.set(id, { key, value });
-    };
     // Records are stored a few per value, keyed by the first one's time: one row each, not one per
     // request.
     for (let i = 0; i < batch.length; i += PER_VALUE) {
@@ -204,31 +211,48 @@ export class Ledger {
         expireIn: this.#retentionMs,
       });
     }
+    // Requests of one batch that share a row add up here first: one sum per row and counter.
+    const rows = new Map<string, { key: string[]; counts: Counts }>();
+    const spend = new Map<string, { key: string[]; nanos: number }>();
+    const addSpend = (key: string[], nanos: number) => {
+      const id = key.join("\0");
+      const known = spend.get(id);
+      if (known) known.nanos += nanos;
+      else spend.set(id, { key, nanos });
+    };
     const lastOf = new Map<string, UsageRecord>();
+    const days = new DayCache();
     for (const record of batch) {
-      const day = dayOf(record.time);
-      const row = [
-        ROOT,
-        "t",
-        day,
-        record.session,
-        record.key,
-        record.provider,
-        record.backendModel,
-      ];
+      const day = days.day(record.time);
+      const id =
+        `${day}\0${record.session}\0${record.key}\0${record.provider}\0${record.backendModel}`;
       const counts = countsOf(record);
-      for (const counter of COUNTERS) add([...row, counter], counts[counter]);
+      const row = rows.get(id);
+      if (row) {
+        for (const counter of COUNTERS) row.counts[counter] += counts[counter];
+      } else {
+        rows.set(id, {
+          key: [ROOT, "t", day, record.session, record.key, record.provider, record.backendModel],
+          counts,
+        });
+      }
       if (record.session) lastOf.set(record.session, record);
-      add([ROOT, "bd", day, record.key], counts.cost_nanos);
-      add([ROOT, "bm", monthOf(record.time), record.key], counts.cost_nanos);
+      if (counts.cost_nanos) {
+        addSpend([ROOT, "bd", day, record.key], counts.cost_nanos);
+        addSpend([ROOT, "bm", day.slice(0, 7), record.key], counts.cost_nanos);
+      }
     }
     // The newest record of each session, for a status line that asks often.
     for (const [session, record] of lastOf) {
       op.set([ROOT, "last", session], record, { expireIn: this.#retentionMs });
     }
-    for (const { key, value } of sums.values()) {
-      op.sum(key, BigInt(Math.max(0, Math.round(value))));
+    for (const { key, counts } of rows.values()) {
+      for (const counter of COUNTERS) {
+        const value = counts[counter];
+        if (value > 0) op.sum([...key, counter], BigInt(Math.round(value)));
+      }
     }
+    for (const { key, nanos } of spend.values()) op.sum(key, BigInt(Math.round(nanos)));
     const result = await op.commit();
     if (!result.ok) throw new Error("atomic write was refused");
   }
