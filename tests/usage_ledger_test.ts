@@ -179,6 +179,20 @@ Deno.test("Ledger keeps records and exact per-day × key × model totals", async
   }
 });
 
+Deno.test("Ledger splits a batch of many distinct rows to stay within KV's limits", async () => {
+  const { ledger } = await tempLedger();
+  try {
+    for (let i = 0; i < 300; i++) ledger.record(record({ session: `s${i}`, key: `k${i % 40}` }));
+    await ledger.flush();
+    assert.deepEqual([ledger.written, ledger.failures], [300, 0]);
+    const rows = await ledger.totals("2026-11-20", "2026-11-20");
+    assert.equal(rows.length, 300);
+    assert.equal(rows.reduce((n, r) => n + r.counts.requests, 0), 300);
+  } finally {
+    await ledger.close();
+  }
+});
+
 Deno.test("Ledger.sweep() deletes totals older than the retention", async () => {
   const { ledger } = await tempLedger({ retentionDays: 30 });
   try {

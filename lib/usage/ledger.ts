@@ -64,17 +64,39 @@ export interface LedgerOptions {
 
 const ROOT = "ccproxy";
 const DAY_MS = 86_400_000;
-/**
- * Records per atomic write: at most 12 sums each plus their values stays under KV's 1000
- * mutations and 800 kB per operation.
- */
-const BATCH = 64;
+/** Records per atomic write, at most (fewer when they fall in many rows: see {@link fitting}). */
+const BATCH = 256;
 /** Records per stored value (KV values are at most 64 KiB). */
 const PER_VALUE = 16;
-/** How long a record waits for others to share its write (a commit costs ~250 µs of CPU). */
-const BATCH_WINDOW_MS = 50;
+/**
+ * How long a record waits for others to share its write. A commit costs ~0.9 ms of CPU, so
+ * under load a few hundred records share each one.
+ */
+const BATCH_WINDOW_MS = 200;
+/** Mutations per atomic write, at most: KV allows 1000, and 80 kB of keys. */
+const MAX_MUTATIONS = 600;
 /** Records of one stored value ended at most this long after its key's time. */
 const VALUE_SPAN_MS = 60_000;
+
+/**
+ * How many of `batch`'s first records one atomic write can take: each value of
+ * {@link PER_VALUE} records is one mutation, each session's last record one, each new row ten sums,
+ * each key's day and month spend two.
+ */
+function fitting(batch: UsageRecord[]): number {
+  const rows = new Set<string>();
+  const others = new Set<string>();
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch[i];
+    rows.add(`${dayOf(r.time)}\0${r.session}\0${r.key}\0${r.provider}\0${r.backendModel}`);
+    others.add(`s\0${r.session}`);
+    others.add(`k\0${r.key}`);
+    const mutations = Math.ceil((i + 1) / PER_VALUE) + rows.size * COUNTERS.length +
+      others.size * 2;
+    if (mutations > MAX_MUTATIONS) return Math.max(1, i);
+  }
+  return batch.length;
+}
 
 /** UTC days of times that are mostly the same day, without formatting a date each time. */
 class DayCache {
@@ -186,6 +208,9 @@ export class Ledger {
         await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS));
       }
       const batch = this.#pending.splice(0, BATCH);
+      // A batch of many distinct rows is cut where its mutations would pass KV's limits.
+      const fits = fitting(batch);
+      if (fits < batch.length) this.#pending.unshift(...batch.splice(fits));
       try {
         await this.#write(batch);
         this.written += batch.length;
