@@ -650,6 +650,26 @@ Deno.test("JSON nested absurdly deep is a 400, not a crash", async () => {
   assert.match((await errorOf(response)).message, /nested deeper than 200 levels/);
 });
 
+Deno.test("JSON nesting is counted outside strings only, escaped quotes included", async (t) => {
+  const { post } = setup([textReply(["x"])]);
+  const deep = "[".repeat(201) + "]".repeat(201);
+  const cases: Array<[string, string, number]> = [
+    ["brackets inside a string", JSON.stringify({ x: deep }), 200],
+    ["after a string ending in an escaped quote", `{"x":"a\\\"${deep}","y":${deep}}`, 400],
+    ["after a string ending in an escaped backslash", `{"x":"a\\\\","y":${deep}}`, 400],
+    ["inside a string holding escaped quotes", `{"x":"\\"${deep}\\""}`, 200],
+  ];
+  for (const [name, extra, status] of cases) {
+    await t.step(name, async () => {
+      const body = `{"model":"claude-opus-5-5","max_tokens":1,"messages":[{"role":"user",` +
+        `"content":"hi"}],"metadata":${extra}}`;
+      const response = await post(body);
+      assert.equal(response.status, status, await response.clone().text());
+      await response.body?.cancel();
+    });
+  }
+});
+
 Deno.test("a search request no configured backend can run is answered here, saying why", async (t) => {
   const webSearch = { type: "web_search_20250305", name: "web_search", max_uses: 8 };
   // An OpenAI-compatible server on Chat has no hosted web search.
