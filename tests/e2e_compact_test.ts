@@ -6,6 +6,9 @@
  * summary, and finishes its task.
  *
  * Each `seq` run adds about 12k tokens; the third makes the prompt ~47k tokens.
+ *
+ * Also: `/model openai/gpt-5` reaches gpt-5 pinned, and with the variables `claudeCodeWindow()`
+ * gives, Claude Code compacts a 32k model's conversation before the limit (and not without them).
  */
 import assert from "node:assert/strict";
 import {
@@ -14,7 +17,9 @@ import {
   serveFake,
   textReply,
   toolReply,
+  usageChunk,
 } from "../bench/fake_upstream.ts";
+import { claudeCodeWindow } from "../lib/routing/client_env.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { claudeBinary, claudeEnv, claudeSupported } from "./claude_code.ts";
@@ -136,5 +141,77 @@ Deno.test({
       await fake.close();
       await Deno.remove(work, { recursive: true });
     }
+  },
+});
+
+/** Runs Claude Code with `env` against a backend that reports `reported` input tokens a turn. */
+async function compactsAt(env: Record<string, string>, reported: number) {
+  const work = await Deno.makeTempDir({ prefix: "ccproxy-autocompact-" });
+  const upstream = createFakeUpstream((request) => {
+    const conversation = JSON.stringify(request.body.messages ?? []);
+    if (conversation.includes(SUMMARY_REQUEST)) {
+      return textReply([`<summary>1. ${SUMMARY_MARK}.</summary>`]);
+    }
+    for (const n of conversation.includes(SUMMARY_MARK) ? [] : [1, 2, 3]) {
+      if (conversation.includes(`seq ${n}00000 ${n}00003`)) continue;
+      const reply = toolReply([{
+        id: `call_seq_${n}`,
+        name: "Bash",
+        args: { command: `seq ${n}00000 ${n}00003`, description: "Print numbers" },
+      }]);
+      // Claude Code judges the context by the input tokens the backend reports.
+      reply.chunks![reply.chunks!.length - 1] = usageChunk(reported, 20);
+      return reply;
+    }
+    return textReply(["FINISHED."], { prompt: reported, completion: 5 });
+  });
+  const fake = serveFake(upstream);
+  const config = testConfig({
+    OPENAI_BASE_URL: `${fake.url}/v1`,
+    BIG_MODEL: "local-coder",
+    SMALL_MODEL: "local-coder",
+    MODEL_LIMITS: "local-coder=32768/4096",
+  });
+  const handler = createHandler(config, {
+    logger: createLogger({ write: (l) => Deno.env.get("SHOW_LOG") && console.log(l) }),
+  });
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  try {
+    const result = await new Deno.Command(await claudeBinary(), {
+      args: ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
+      cwd: work,
+      clearEnv: true,
+      env: { ...claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`), ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+    return upstream.requests.some((r) =>
+      JSON.stringify(r.body.messages ?? []).includes(SUMMARY_REQUEST)
+    );
+  } finally {
+    await proxy.shutdown();
+    await fake.close();
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+Deno.test({
+  name:
+    "told the window by claudeCodeWindow(), Claude Code compacts a 32k model's conversation in time",
+  ignore: !claudeSupported,
+  async fn() {
+    const config = testConfig({
+      BIG_MODEL: "local-coder",
+      SMALL_MODEL: "local-coder",
+      MODEL_LIMITS: "local-coder=32768/4096",
+    });
+    const { env } = claudeCodeWindow(config)!;
+    // 26k of a 32k window: time to compact, before the backend refuses the next turn.
+    assert.equal(await compactsAt(env, 26_000), true, "compacts with the variables");
+    assert.equal(await compactsAt({}, 26_000), false, "believes it has Claude's window without");
+    // Well below the threshold nothing happens.
+    assert.equal(await compactsAt(env, 12_000), false, "no needless compaction");
   },
 });
