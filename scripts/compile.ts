@@ -29,8 +29,9 @@ export function compileArgs(target: string): string[] {
   return [
     "compile",
     ...PERMISSIONS,
-    // The usage ledger is Deno KV.
+    // The usage ledger is Deno KV; the dashboard's files are bundled as text imports.
     "--unstable-kv",
+    "--unstable-raw-imports",
     "--target",
     target,
     "--output",

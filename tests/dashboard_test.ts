@@ -101,6 +101,72 @@ Deno.test("the dashboard is served only on loopback without a key; its feed need
   await reader.cancel();
 });
 
+Deno.test("the feed sends a request's start while it runs and its priced end when it is done", async () => {
+  const encoder = new TextEncoder();
+  let upstreamBody!: ReadableStreamDefaultController<Uint8Array>;
+  const fetchUpstream = () =>
+    Promise.resolve(
+      new Response(new ReadableStream({ start: (c) => void (upstreamBody = c) }), {
+        headers: { "content-type": "text/event-stream" },
+      }),
+    );
+  const usage = new UsageTracker();
+  const handler = createHandler(testConfig(), {
+    fetch: fetchUpstream,
+    logger: silentLogger,
+    usage,
+  });
+  const feed = await handler(new Request("http://127.0.0.1/dashboard/feed"));
+  const events = feed.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const next = async () => {
+    const block = (await events.read()).value!;
+    return {
+      event: /^event: (.*)$/m.exec(block)![1],
+      data: JSON.parse(/^data: (.*)$/m.exec(block)![1]),
+    };
+  };
+  assert.equal((await next()).event, "snapshot");
+  const answer = await handler(
+    new Request("http://127.0.0.1/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "claude-opus-5-5",
+        max_tokens: 20,
+        stream: true,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    }),
+  );
+  const started = await next();
+  assert.equal(started.event, "start");
+  assert.deepEqual(
+    [started.data.requestId, started.data.model, started.data.target],
+    [answer.headers.get("request-id"), "claude-opus-5-5", "openai/gpt-4.1"],
+  );
+  assert.equal(usage.inFlight.size, 1);
+  for (
+    const chunk of [
+      chunk0({ role: "assistant", content: "hi" }),
+      chunk0({}, "stop"),
+      JSON.stringify({ choices: [], usage: { prompt_tokens: 1000, completion_tokens: 10 } }),
+      "[DONE]",
+    ]
+  ) upstreamBody.enqueue(encoder.encode(`data: ${chunk}\n\n`));
+  upstreamBody.close();
+  await answer.text();
+  const ended = await next();
+  assert.equal(ended.event, "end");
+  assert.equal(ended.data.requestId, answer.headers.get("request-id"));
+  assert.equal(ended.data.costUsd, (1000 * 2 + 10 * 8) / 1e6);
+  assert.equal(usage.inFlight.size, 0);
+  await events.cancel();
+});
+
+function chunk0(delta: Record<string, unknown>, finish: string | null = null): string {
+  return JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] });
+}
+
 Deno.test({
   name: "the dashboard in headless Chromium: live requests with their cost, totals as the ledger",
   // puppeteer keeps its own sockets and timers between steps.

@@ -123,6 +123,34 @@ Deno.test("a monthly budget applies the same way; under it requests pass", async
   }
 });
 
+Deno.test("a budget holds across instances that share one ledger", async () => {
+  const dir = await Deno.makeTempDir();
+  const [a, b] = [await Ledger.open(`${dir}/usage`), await Ledger.open(`${dir}/usage`)];
+  const upstream = createFakeUpstream(() => textReply(["ok"], { prompt: 1000, completion: 100 }));
+  const config = testConfig({
+    PROXY_API_KEY: "alice=key-alice-01-abcdef",
+    BUDGET_USD_PER_DAY: "0.001",
+  });
+  const instance = (ledger: Ledger) => {
+    const usage = new UsageTracker({ ledger });
+    const handler = createHandler(config, { fetch: upstream.fetch, logger: silentLogger, usage });
+    return { usage, handler };
+  };
+  const [first, second] = [instance(a), instance(b)];
+  try {
+    const spent = await first.handler(ask("key-alice-01-abcdef"));
+    assert.equal(spent.status, 200);
+    await spent.json();
+    await first.usage.settled();
+    const refused = await second.handler(ask("key-alice-01-abcdef"));
+    assert.equal(refused.status, 402, "the other instance sees the spend");
+    assert.match((await refused.json()).error.message, /has spent \$0\.0028 of its daily budget/);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
 const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
 
@@ -141,7 +169,7 @@ Deno.test({
   name: "Claude Code shows the budget error at once and does not retry it",
   ignore: !supported,
   async fn() {
-    const { handler, upstream, ledger } = await setup({ BUDGET_USD_PER_DAY: "5" }, 7.5);
+    const { handler, upstream, ledger, usage } = await setup({ BUDGET_USD_PER_DAY: "5" }, 7.5);
     const asked: string[] = [];
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
       asked.push(new URL(request.url).pathname);
@@ -171,6 +199,11 @@ Deno.test({
       assert.match(stdout, /resets at \d{4}-\d\d-\d\dT00:00:00\.000Z/);
       assert.equal(asked.filter((p) => p === "/v1/messages").length, 1, "asked once, no retry");
       assert.equal(upstream.requests.length, 0);
+      await usage.settled();
+      const refused = (await ledger.records(0, Date.now() + 1000)).filter((r) => r.status === 402);
+      assert.equal(refused.length, 1);
+      assert.equal(refused[0].key, "alice");
+      assert.match(refused[0].session, /^[0-9a-f-]{36}$/, "Claude Code's session id is recorded");
     } finally {
       await server.shutdown();
       await ledger.close();
