@@ -71,7 +71,11 @@ export async function decideRoute(
   // estimate (which can be 4× low for dense text), or when a script wants the number.
   const limit = Math.min(
     config.longContextThreshold ?? Infinity,
-    smallestWindow([...defaults, ...targetsFrom(routes, config)], config) ?? Infinity,
+    smallestWindow([
+      ...defaults,
+      ...targetsFrom(routes, config),
+      ...targetsOf(traits.marker ? [traits.marker] : [], config),
+    ], config) ?? Infinity,
   );
   const tokens = options.script || estimate * 4 >= limit
     ? await counted(request, defaults[0].model, estimate)
