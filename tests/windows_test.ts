@@ -339,3 +339,10 @@ Deno.test("MODEL_LIMITS caps a Gemini model's output too", async () => {
   const config = upstream.requests[0].body.generationConfig as { maxOutputTokens: number };
   assert.equal(config.maxOutputTokens, 4_096);
 });
+
+Deno.test("the table wins where the catalog is known to be wrong (gpt-5-chat)", () => {
+  const info = openaiModelInfo("gpt-5-chat-latest");
+  assert.equal(info.maxOutput, 16_384);
+  assert.equal(info.context, 128_000);
+  assert.equal(info.source, "table");
+});

@@ -80,7 +80,7 @@ export function openaiModelInfo(model: string, options: ModelInfoOptions = {}): 
     ? { ...known, source: "table" }
     : { ...UNKNOWN_MODEL, source: "default" };
   if (responsesOnly) info = { ...info, responsesOnly, reasoning: known ? info.reasoning : true };
-  const listed = catalogEntry(options.family ?? "openai", id);
+  const listed = TABLE_WINS.test(id) ? undefined : catalogEntry(options.family ?? "openai", id);
   if (listed) {
     info.context = listed.context ?? info.context;
     info.maxOutput = listed.maxOutput ?? (known ? info.maxOutput : Math.min(info.context, 32_768));
@@ -122,6 +122,9 @@ export function modelBehindDeployment(
 }
 
 const RESPONSES_ONLY = /codex|(^|-)pro($|-)|deep-research|computer-use/;
+
+/** Where the catalog is wrong: models.dev gives gpt-5-chat gpt-5's 400k/128k, OpenAI 128k/16k. */
+const TABLE_WINS = /^gpt-5(\.\d+)?-chat/;
 
 /** Limits and thinking controls of a Gemini model. */
 export interface GeminiModelInfo {
