@@ -25,24 +25,41 @@ function attributes(span: OtlpSpan): Record<string, unknown> {
   );
 }
 
-/** An OTLP/HTTP JSON receiver on loopback; `until` resolves once `enough` says so. */
-function otlpReceiver(enough: (spans: OtlpSpan[]) => boolean) {
+interface OtlpMetric {
+  name: string;
+  unit?: string;
+  histogram?: { dataPoints: Array<{ attributes: OtlpSpan["attributes"]; sum: number }> };
+  sum?: { dataPoints: Array<{ attributes: OtlpSpan["attributes"]; asDouble?: number }> };
+}
+
+/** An OTLP/HTTP JSON receiver on loopback; `arrived` resolves once `enough` says so. */
+function otlpReceiver(enough: (spans: OtlpSpan[], metrics: Map<string, OtlpMetric>) => boolean) {
   const spans: OtlpSpan[] = [];
+  const metrics = new Map<string, OtlpMetric>();
   let done!: () => void;
   const arrived = new Promise<void>((resolve) => done = resolve);
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const body = await request.json().catch(() => ({}));
-    if (new URL(request.url).pathname === "/v1/traces") {
+    const path = new URL(request.url).pathname;
+    if (path === "/v1/traces") {
       for (const resource of body.resourceSpans ?? []) {
         for (const scope of resource.scopeSpans ?? []) spans.push(...scope.spans);
       }
-      if (enough(spans)) done();
+    } else if (path === "/v1/metrics") {
+      // Cumulative metrics: the latest export has every request so far.
+      for (const resource of body.resourceMetrics ?? []) {
+        for (const scope of resource.scopeMetrics ?? []) {
+          for (const metric of scope.metrics ?? []) metrics.set(metric.name, metric);
+        }
+      }
     }
+    if (enough(spans, metrics)) done();
     return Response.json({});
   });
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     spans,
+    metrics,
     arrived,
     close: () => server.shutdown(),
   };
@@ -50,7 +67,10 @@ function otlpReceiver(enough: (spans: OtlpSpan[]) => boolean) {
 
 Deno.test("each request's GenAI span carries the semantic conventions; the upstream fetch is its child", async () => {
   const chatSpans = (spans: OtlpSpan[]) => spans.filter((s) => s.name.startsWith("chat"));
-  const receiver = otlpReceiver((spans) => chatSpans(spans).length >= 2);
+  const receiver = otlpReceiver((spans, metrics) =>
+    chatSpans(spans).length >= 2 &&
+    (metrics.get("gen_ai.client.operation.duration")?.histogram?.dataPoints.length ?? 0) >= 2
+  );
   const fake = serveFake(
     createFakeUpstream((r) =>
       r.body.model === "gpt-broken"
@@ -81,6 +101,7 @@ Deno.test("each request's GenAI span carries the semantic conventions; the upstr
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_SERVICE_NAME: "ccproxy-test",
       OTEL_BSP_SCHEDULE_DELAY: "100",
+      OTEL_METRIC_EXPORT_INTERVAL: "100",
     },
     clearEnv: true,
     stdout: "null",
@@ -148,4 +169,14 @@ Deno.test("each request's GenAI span carries the semantic conventions; the upstr
   assert.equal(failed.name, "chat gpt-broken");
   assert.equal(attributes(failed)["error.type"], "api_error");
   assert.equal(failed.status?.code, 2, "ERROR");
+
+  const tokens = receiver.metrics.get("gen_ai.client.token.usage")!;
+  assert.equal(tokens.unit, "{token}");
+  const point = (type: string) =>
+    tokens.histogram!.dataPoints.find((p) =>
+      p.attributes.some((a) => a.key === "gen_ai.token.type" && a.value.stringValue === type)
+    )!;
+  assert.deepEqual([point("input").sum, point("output").sum], [1000, 20]);
+  const cost = receiver.metrics.get("ccproxy.cost")!;
+  assert.equal(cost.sum!.dataPoints[0].asDouble, (1000 * 2 + 20 * 8) / 1e6);
 });

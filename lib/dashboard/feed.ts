@@ -2,7 +2,7 @@
  * The dashboard's live feed: one SSE stream per open page. It starts with a `snapshot` (requests
  * in flight, the latest ones, totals, the hourly chart, provider health, the routing table), then
  * sends each request's `start` and `end` as they happen and fresh `totals` after each end (at
- * most twice a second). The page never polls.
+ * most twice a second, less often when computing them takes long). The page never polls.
  *
  * Records come from the ledger (the last 30 days, loaded on the first connection) and from the
  * tracker afterwards; without a ledger, from the tracker since the first connection.
@@ -127,10 +127,14 @@ export class DashboardFeed {
         };
         let pending: ReturnType<typeof setTimeout> | undefined;
         let lastTotals = 0;
+        let every = TOTALS_EVERY_MS;
         const pushTotals = () => {
           pending = undefined;
           lastTotals = this.#now();
+          const began = performance.now();
           send("totals", this.stats());
+          // With many records the totals take a while: an open page then costs at most ~5% CPU.
+          every = Math.min(10_000, Math.max(TOTALS_EVERY_MS, 20 * (performance.now() - began)));
         };
         const unlisten = this.#options.usage.listen((event) => {
           // The feed's own record list takes the end first (it listens first), then the page.
@@ -138,7 +142,7 @@ export class DashboardFeed {
             if (event.type === "start") return send("start", event.request);
             send("end", event.record);
             if (pending !== undefined) return;
-            const wait = Math.max(0, lastTotals + TOTALS_EVERY_MS - this.#now());
+            const wait = Math.max(0, lastTotals + every - this.#now());
             pending = setTimeout(pushTotals, wait);
           });
         });

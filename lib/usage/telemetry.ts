@@ -3,12 +3,23 @@
  * OTLP; this adds one span per `/v1/messages` request carrying the GenAI semantic conventions
  * (`gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`,
  * `gen_ai.response.model`, `gen_ai.usage.*`, `error.type`) through `npm:@opentelemetry/api`. It
- * is a child of Deno's server span, and the upstream fetch is its child. Without `OTEL_DENO`
- * nothing is created.
+ * is a child of Deno's server span, and the upstream fetch is its child. The GenAI metrics
+ * `gen_ai.client.token.usage` and `gen_ai.client.operation.duration` go beside them, with
+ * `ccproxy.cost` (USD). Without `OTEL_DENO` nothing is created.
  *
  * @module
  */
-import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  context,
+  type Counter,
+  type Histogram,
+  metrics,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import { VERSION } from "../version.ts";
 import type { UsageRecord } from "./record.ts";
 
@@ -72,4 +83,44 @@ export function endRequestSpan(span: Span | undefined, record: UsageRecord): voi
     span.setStatus({ code: SpanStatusCode.ERROR, message: record.errorType });
   }
   span.end(record.time);
+  recordMetrics(record, attributes);
+}
+
+let instruments: { tokens: Histogram; duration: Histogram; cost: Counter } | undefined;
+
+/** The GenAI client metrics of one finished request. */
+function recordMetrics(record: UsageRecord, all: Record<string, string | number | boolean>): void {
+  const meter = metrics.getMeter("ccproxy", VERSION);
+  instruments ??= {
+    tokens: meter.createHistogram("gen_ai.client.token.usage", {
+      unit: "{token}",
+      description: "Tokens used per request",
+    }),
+    duration: meter.createHistogram("gen_ai.client.operation.duration", {
+      unit: "s",
+      description: "Request duration",
+    }),
+    cost: meter.createCounter("ccproxy.cost", {
+      unit: "USD",
+      description: "What the requests cost, by the price catalog",
+    }),
+  };
+  const attributes: Attributes = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": all["gen_ai.provider.name"],
+    "gen_ai.request.model": record.backendModel,
+    "gen_ai.response.model": record.backendModel,
+    "ccproxy.key": record.key,
+  };
+  if (record.errorType) attributes["error.type"] = record.errorType;
+  instruments.duration.record(record.latencyMs / 1000, attributes);
+  if (!record.errorType) {
+    const input = all["gen_ai.usage.input_tokens"] as number;
+    instruments.tokens.record(input, { ...attributes, "gen_ai.token.type": "input" });
+    instruments.tokens.record(record.usage.output_tokens, {
+      ...attributes,
+      "gen_ai.token.type": "output",
+    });
+  }
+  if (record.costUsd) instruments.cost.add(record.costUsd, attributes);
 }
