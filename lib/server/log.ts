@@ -62,6 +62,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return make(undefined);
 }
 
+/** How long a line may wait for others to share its write (a write costs more than a line). */
+const FLUSH_MS = 20;
+
 let queued: string[] = [];
 let hooked = false;
 let writing: Promise<unknown> = Promise.resolve();
@@ -94,8 +97,8 @@ function flushAtExit(): void {
 
 /**
  * The default sink: standard error, in batches and without blocking. A line is queued; the queue
- * goes out in one asynchronous write right after the current task, so writing a log line never
- * holds up the response it describes, and a burst of lines costs one write. Lines still queued
+ * goes out in one asynchronous write at most {@link FLUSH_MS} later, so writing a log line never
+ * holds up the response it describes, and the lines of many requests share one write. Lines still queued
  * go out when the process exits. Without `Deno.stderr` (some hosts) lines go to the console.
  */
 function writeStderr(line: string): void {
@@ -105,7 +108,7 @@ function writeStderr(line: string): void {
     hooked = true;
     globalThis.addEventListener("unload", flushAtExit);
   }
-  setTimeout(flushStderr, 0);
+  setTimeout(flushStderr, FLUSH_MS);
 }
 
 /** A logger that writes nothing (tests, library users who log themselves). */
