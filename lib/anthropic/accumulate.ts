@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { completionOf } from "./json_complete.ts";
 import { ProxyError } from "./errors.ts";
 import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
 
@@ -18,6 +17,7 @@ export class MessageBuilder {
   #args: string[] = [];
   #error: ProxyError | undefined;
   #complete = false;
+  #cutTool: string | undefined;
 
   /** True once `message_stop` or `error` has been added. */
   get complete(): boolean {
@@ -52,7 +52,11 @@ export class MessageBuilder {
       case "content_block_stop": {
         const block = message!.content[event.index];
         if (block.type === "tool_use" || block.type === "server_tool_use") {
-          block.input = parseArgs(this.#args[event.index]);
+          const input = parseArgs(this.#args[event.index]);
+          // Never completed into a different call (see EventWriter): the message fails instead,
+          // once its stop reason says why (checked in result()).
+          if (input) block.input = input;
+          else this.#cutTool ??= block.name;
         }
         break;
       }
@@ -78,6 +82,15 @@ export class MessageBuilder {
     if (!this.#complete || !this.#message) {
       throw new ProxyError("api_error", "upstream: stream ended before the message was complete");
     }
+    if (this.#cutTool !== undefined) {
+      const tool = JSON.stringify(this.#cutTool);
+      throw new ProxyError(
+        "api_error",
+        this.#message.stop_reason === "max_tokens"
+          ? `upstream: the output limit cut the call to tool ${tool} before its arguments were complete (raise max_tokens)`
+          : `upstream: the arguments of tool ${tool} are not a complete JSON object`,
+      );
+    }
     return this.#message;
   }
 }
@@ -95,10 +108,18 @@ export async function accumulate(events: AsyncIterable<StreamEvent>): Promise<Me
   return builder.result();
 }
 
-/** Parses tool arguments into an object; truncated JSON is completed first, garbage becomes `{}`. */
-export function parseArgs(json: string): Record<string, unknown> {
-  const rest = completionOf(json);
-  if (rest === undefined) return {};
-  const value = JSON.parse(json + rest);
-  return value && typeof value === "object" && !Array.isArray(value) ? value : {};
+/**
+ * Parses tool arguments into an object: no arguments at all are `{}`; anything but a complete
+ * JSON object (truncated, malformed, an array) is undefined. Truncated arguments are never
+ * completed: closing a cut string would make a valid, different call.
+ */
+export function parseArgs(json: string): Record<string, unknown> | undefined {
+  if (!json.trim()) return {};
+  let value;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  return value && typeof value === "object" && !Array.isArray(value) ? value : undefined;
 }

@@ -6,8 +6,9 @@
  * - `message_start` first, exactly once;
  * - block indexes 0, 1, 2, … in order, at most one block open, each closed before the next;
  * - a tool_use block starts with `input: {}` and streams its arguments as given, up to the end
- *   of their object; arguments that cannot be completed into an object end the message with an
- *   `error` naming the tool (fragments already sent cannot be taken back);
+ *   of their object; arguments that are not a complete JSON object (cut by the output limit, or
+ *   malformed) end the message with an `error` naming the tool: they are never completed into a
+ *   different call (fragments already sent cannot be taken back);
  * - every tool_use id is the proxy's own (`toolu_` + random characters), whatever the upstream
  *   sent: many OpenAI-compatible servers restart at `call_0` in every answer, and a client that
  *   sees one id twice in a conversation (Claude Code) loops forever;
@@ -20,7 +21,7 @@
  * @module
  */
 import { randomId } from "../ids.ts";
-import { completionOf, JsonEnd } from "./json_complete.ts";
+import { completionOf, JsonEnd, parses } from "./json_complete.ts";
 import type {
   ErrorType,
   StopReason,
@@ -48,6 +49,8 @@ export interface MessageInit {
    * carry a thought signature). Otherwise every upstream id is replaced by a fresh `toolu_` id.
    */
   ownToolIds?: boolean;
+  /** Names the backend in the errors the writer makes itself (`openai: …`); "upstream" if unset. */
+  provider?: string;
 }
 
 type Open = "text" | "thinking" | "tool_use" | undefined;
@@ -66,6 +69,7 @@ export class EventWriter {
   #argsEnd = new JsonEnd();
   #toolName = "";
   #silenced = false;
+  #stopReason: StopReason | undefined;
   #outputChars = 0;
   #searches = 0;
 
@@ -160,24 +164,20 @@ export class EventWriter {
         delta: { type: "signature_delta", signature },
       });
     } else if (this.#open === "tool_use") {
-      // Clients parse the concatenated fragments: an empty or truncated concatenation (an
-      // upstream cut off mid-call) gets what completes it into valid JSON.
-      const rest = completionOf(this.#args);
-      if (rest === undefined || !/^\s*\{/.test(this.#args + rest)) {
+      const problem = this.#argsProblem();
+      if (problem) {
         // Fragments already sent cannot be taken back: the message ends in an error naming the
         // tool, in both modes (a non-streaming answer is the same events accumulated).
-        this.fail(
-          "api_error",
-          `upstream: the arguments of tool ${JSON.stringify(this.#toolName)} are not a JSON object`,
-        );
+        this.fail("api_error", `${this.#init.provider ?? "upstream"}: ${problem}`);
         this.#silenced = true;
         return;
       }
-      if (rest) {
+      if (!this.#args.trim()) {
+        // A call with no arguments at all (a tool without parameters): an empty object.
         this.#emit({
           type: "content_block_delta",
           index,
-          delta: { type: "input_json_delta", partial_json: rest },
+          delta: { type: "input_json_delta", partial_json: "{}" },
         });
       }
     }
@@ -284,6 +284,7 @@ export class EventWriter {
   stop(reason: StopReason, usage: Usage): void {
     if (this.#ended) return;
     this.start(usage.input_tokens);
+    this.#stopReason = reason;
     this.closeBlock();
     this.#ended = true;
     if (this.#searches > 0 && !usage.server_tool_use) {
@@ -306,6 +307,33 @@ export class EventWriter {
     this.#ended = true;
     this.#open = undefined;
     this.#emit({ type: "error", error: { type, message } });
+  }
+
+  /**
+   * Why the open tool call's arguments cannot go out as they are, or undefined. Arguments the
+   * upstream cut off (the output limit, or a call abandoned halfway) are never completed: closing
+   * a cut string (`rm -rf /tmp/build/cache` of `…/cache/old`) makes a valid, different call that
+   * the client would run. Complete JSON missing only whitespace is fine.
+   */
+  #argsProblem(): string | undefined {
+    const tool = JSON.stringify(this.#toolName);
+    const args = this.#args;
+    if (!args.trim()) {
+      return this.#stopReason === "max_tokens"
+        ? `the output limit cut the call to tool ${tool} before its arguments were complete (raise max_tokens)`
+        : undefined;
+    }
+    if (parses(args)) {
+      return /^\s*\{/.test(args)
+        ? undefined
+        : `the arguments of tool ${tool} are not a JSON object`;
+    }
+    if (completionOf(args) === undefined) {
+      return `the arguments of tool ${tool} are not a JSON object`;
+    }
+    return this.#stopReason === "max_tokens"
+      ? `the output limit cut the call to tool ${tool} before its arguments were complete (raise max_tokens)`
+      : `the call to tool ${tool} ended before its arguments were complete JSON`;
   }
 
   #ensure(kind: "text" | "thinking"): void {

@@ -1,7 +1,8 @@
 /**
- * Completing truncated JSON: what to append to a prefix of a JSON object so that it parses.
+ * Truncated JSON: what a prefix of a JSON object lacks to parse, and where a streamed value ends.
  * Tool arguments are streamed to the client as they come; when an upstream stops in the middle
- * (max tokens, a cut stream), the fragments must still concatenate to valid JSON.
+ * (max tokens, a cut stream) the writer tells a cut call (a prefix that could be completed) from
+ * a malformed one, but never completes it: a closed cut string is a valid, different call.
  *
  * @module
  */

@@ -471,7 +471,7 @@ export function geminiTranslator(
   emit: (event: StreamEvent) => void,
 ): Translator {
   // Gemini's tool ids are minted here, unique per call (a nonce, or random).
-  const out = new EventWriter(emit, { ...context, ownToolIds: true });
+  const out = new EventWriter(emit, { ...context, ownToolIds: true, provider: "gemini" });
   let usage: GeminiUsage | undefined;
   let finish: string | undefined;
   let blocked = false;
