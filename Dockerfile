@@ -16,4 +16,4 @@ EXPOSE 8082
 # The usage ledger's SQLite file lives here; mount a volume on /app/.ccproxy to keep it.
 RUN mkdir -p .ccproxy && chown deno:deno .ccproxy
 USER deno
-CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env,.ccproxy", "--allow-write=.ccproxy", "cli.ts"]
+CMD ["run", "--allow-net", "--allow-env", "--allow-read=.env,.ccproxy,/proc/self/limits", "--allow-write=.ccproxy", "cli.ts"]

@@ -23,6 +23,7 @@ import { runCode } from "./lib/cli/code.ts";
 import { runStatusLine } from "./lib/cli/statusline.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
+import { type Gate, serveGated } from "./lib/server/gate.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
 import { runUsage } from "./lib/cli/usage.ts";
@@ -277,15 +278,19 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   const usage = createUsage(config, { log: createLogger() });
-  const handler = createHandler(config, { usage, routerScript });
-  stopOnSignals(() => usage.close());
-  let server: Deno.HttpServer;
+  const shutdown = new AbortController();
+  const handler = createHandler(config, { usage, routerScript, shutdown: shutdown.signal });
+  const stopSignal = nextStopSignal();
+  let gate: Gate;
   try {
-    server = Deno.serve({
+    gate = serveGated(handler, {
       hostname: config.host,
       port: config.port,
+      maxConnections: config.maxConnections,
+      headerTimeoutMs: config.clientTimeoutMs,
       onListen: ({ hostname, port }) => console.error(banner(config, hostPort(hostname, port))),
-    }, handler);
+      log: (line) => console.error(line),
+    });
   } catch (error) {
     const problem = listenProblem(error, config.host, config.port);
     if (!problem) throw error;
@@ -293,20 +298,57 @@ export async function main(args: string[]): Promise<number> {
     await usage.close();
     return 2;
   }
-  await server.finished;
+  const signal = await stopSignal;
+  const line = await stopGracefully(gate, {
+    graceMs: config.shutdownGraceMs,
+    cutOff: () => shutdown.abort(),
+    beforeExit: () => usage.close(),
+  });
+  console.error(`ccproxy: stopped on ${signal}: ${line}`);
   return 0;
 }
 
-/** On SIGINT or SIGTERM: write what the ledger has pending, then exit. */
-function stopOnSignals(beforeExit: () => Promise<void>): void {
-  const stop = () => beforeExit().finally(() => Deno.exit(0));
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    try {
-      Deno.addSignalListener(signal, stop);
-    } catch {
-      // Windows has no SIGTERM listener: the process ends the default way there.
+/** Resolves with the name of the first SIGINT or SIGTERM. */
+function nextStopSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      try {
+        Deno.addSignalListener(signal, () => resolve(signal));
+      } catch {
+        // Windows has no SIGTERM listener: the process ends the default way there.
+      }
     }
+  });
+}
+
+/**
+ * A clean stop: accept no more connections, let the answers in flight finish for `graceMs`,
+ * then cut off the rest (each ends with an `event: error` and its log line), then close.
+ * Returns what happened, for the one closing line.
+ */
+export async function stopGracefully(
+  gate: Gate,
+  options: { graceMs: number; cutOff: () => void; beforeExit: () => Promise<void> },
+): Promise<string> {
+  await gate.stopAccepting();
+  const open = gate.inFlight;
+  const within = (ms: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+    return Promise.race([gate.idle().then(() => true), elapsed]).finally(() => clearTimeout(timer));
+  };
+  let cut = 0;
+  if (!await within(options.graceMs)) {
+    cut = gate.inFlight;
+    options.cutOff();
+    // The cut answers write their error event and log line at once; a moment for them to go out.
+    await within(1_000);
   }
+  await options.beforeExit();
+  await gate.close();
+  return `${open} answer(s) open, ${
+    open - cut
+  } finished, ${cut} cut off after ${options.graceMs} ms`;
 }
 
 /** `ccproxy check [--ping]`: prints the resolved configuration; exit 1 if a ping failed. */

@@ -87,6 +87,12 @@ export interface Config {
   corsOrigins: string[];
   /** Host names accepted besides the loopback ones while listening on loopback (`ALLOWED_HOSTS`). */
   allowedHosts: string[];
+  /** Most client connections held at once (`MAX_CONNECTIONS`); more are refused with a 503. */
+  maxConnections: number;
+  /** Longest wait for a request head, and between two pieces of a body, in ms (`CLIENT_TIMEOUT_MS`). */
+  clientTimeoutMs: number;
+  /** How long open answers may finish at shutdown before they are cut off, in ms. */
+  shutdownGraceMs: number;
   /** Serve without `PROXY_API_KEY` on a non-loopback address (or on Deno Deploy). */
   allowUnauthenticated: boolean;
   /** Largest request body in bytes. */
@@ -250,6 +256,12 @@ const EnvSchema = z.object({
     { message: "ALLOW_UNAUTHENTICATED takes true or false" },
   ),
   MAX_BODY_BYTES: whole("MAX_BODY_BYTES", "bytes"),
+  MAX_CONNECTIONS: whole("MAX_CONNECTIONS", "connections"),
+  CLIENT_TIMEOUT_MS: whole("CLIENT_TIMEOUT_MS", "milliseconds", 30_000),
+  SHUTDOWN_GRACE_MS: optional.refine(
+    (v) => v === undefined || (/^\d+$/.test(v) && Number(v) <= MAX_TIMER_MS),
+    { message: `SHUTDOWN_GRACE_MS takes a whole number of milliseconds up to ${MAX_TIMER_MS}` },
+  ),
   UPSTREAM_CONNECT_TIMEOUT_MS: whole("UPSTREAM_CONNECT_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
   UPSTREAM_IDLE_TIMEOUT_MS: whole("UPSTREAM_IDLE_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
   UPSTREAM_TOTAL_TIMEOUT_MS: whole("UPSTREAM_TOTAL_TIMEOUT_MS", "milliseconds", MAX_TIMER_MS),
@@ -428,6 +440,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowedHosts: list(e.ALLOWED_HOSTS ?? "").map((h) => h.toLowerCase()),
     allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),
     maxBodyBytes: number(e.MAX_BODY_BYTES, 32 * 1024 * 1024),
+    maxConnections: number(e.MAX_CONNECTIONS, 1000),
+    clientTimeoutMs: number(e.CLIENT_TIMEOUT_MS, 30_000),
+    shutdownGraceMs: number(e.SHUTDOWN_GRACE_MS, 10_000),
     timeouts: {
       connectMs: number(e.UPSTREAM_CONNECT_TIMEOUT_MS, 60_000),
       idleMs: number(e.UPSTREAM_IDLE_TIMEOUT_MS, 300_000),

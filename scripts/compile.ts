@@ -19,7 +19,7 @@ export const TARGETS: readonly string[] = [
 export const PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-env",
-  "--allow-read=.env,.ccproxy",
+  "--allow-read=.env,.ccproxy,/proc/self/limits",
   "--allow-write=.ccproxy",
 ];
 

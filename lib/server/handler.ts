@@ -69,6 +69,11 @@ export interface HandlerOptions {
    * configuration does not know, turn it off.
    */
   checkHost?: boolean;
+  /**
+   * Aborted when the server shuts down: every answer still open ends with an `overloaded_error`
+   * (an `event: error` once streaming, a 529 before), and its log line is written.
+   */
+  shutdown?: AbortSignal;
 }
 
 /** A request handler. */
@@ -103,6 +108,7 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     options,
     usage,
     refusedKeys: new Set(),
+    open: new Set(),
     exposure: {
       corsOrigins: config.corsOrigins,
       allowedHosts: config.allowedHosts,
@@ -124,6 +130,11 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       routes: () => routingTable(config),
       version: VERSION,
     });
+
+  options.shutdown?.addEventListener("abort", () => {
+    const reason = new ProxyError("overloaded_error", "ccproxy is shutting down: answer cut off");
+    for (const answer of ctx.open) answer.abort(reason);
+  }, { once: true });
 
   return async (request, info) => {
     const url = new URL(request.url);
@@ -276,6 +287,8 @@ interface ServerContext {
   router?: Promise<RouterScript | undefined>;
   /** The rules against browsers (CSRF, DNS rebinding). */
   exposure: ExposureRules;
+  /** One controller per answer in progress, aborted at shutdown. */
+  open: Set<AbortController>;
 }
 
 const ROUTES: Record<string, string[]> = {
@@ -396,8 +409,9 @@ async function readBody<T extends z.ZodType>(
   request: Request,
   schema: T,
   maxBytes: number,
+  idleMs: number,
 ): Promise<z.infer<T>> {
-  const text = await readText(request, maxBytes);
+  const text = await readText(request, maxBytes, idleMs);
   if (nestingDepth(text) > MAX_DEPTH) {
     throw new ProxyError(
       "invalid_request_error",
@@ -457,8 +471,11 @@ function nestingDepth(text: string): number {
   return max;
 }
 
-/** The body as UTF-8 text, refusing more than `maxBytes` before reading it all. */
-async function readText(request: Request, maxBytes: number): Promise<string> {
+/**
+ * The body as UTF-8 text, refusing more than `maxBytes` before reading it all, and a body that
+ * stalls for `idleMs` (a client that sends its headers and then nothing holds a connection).
+ */
+async function readText(request: Request, maxBytes: number, idleMs: number): Promise<string> {
   const tooLarge = () =>
     new ProxyError("request_too_large", `request too large: the body exceeds ${maxBytes} bytes`);
   if (Number(request.headers.get("content-length")) > maxBytes) {
@@ -487,12 +504,38 @@ async function readChunks(
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  if (request.body) {
-    for await (const chunk of request.body) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw tooLarge();
-      chunks.push(chunk);
+  const reader = request.body?.getReader();
+  while (reader) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ProxyError(
+              "invalid_request_error",
+              `request timeout: no body received for ${idleMs} ms`,
+              { status: 408 },
+            ),
+          ),
+        idleMs,
+      );
+    });
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await Promise.race([reader.read(), stalled]);
+    } catch (error) {
+      reader.cancel().catch(() => {});
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
+    if (next.done) break;
+    size += next.value.byteLength;
+    if (size > maxBytes) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(next.value);
   }
   const bytes = new Uint8Array(size);
   let offset = 0;
@@ -508,7 +551,12 @@ async function handleCountTokens(
   entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> {
-  const body = await readBody(request, CountTokensRequestSchema, ctx.config.maxBodyBytes);
+  const body = await readBody(
+    request,
+    CountTokensRequestSchema,
+    ctx.config.maxBodyBytes,
+    ctx.config.clientTimeoutMs,
+  );
   const [target] = route(body.model, ctx.config);
   Object.assign(entry.record, {
     clientModel: body.model,
@@ -537,7 +585,12 @@ async function handleMessages(
   entry: RequestLog,
   ctx: ServerContext,
 ): Promise<Response> {
-  const body = await readBody(request, MessagesRequestSchema, ctx.config.maxBodyBytes);
+  const body = await readBody(
+    request,
+    MessagesRequestSchema,
+    ctx.config.maxBodyBytes,
+    ctx.config.clientTimeoutMs,
+  );
   entry.facts.model = body.model;
   await checkBudget(ctx.usage, entry.facts.key!, ctx.config);
   // A prompt too long for every window fails here: the record still names the model.
@@ -568,12 +621,38 @@ async function handleMessages(
     model: body.model,
     target: `${first.provider}/${first.model}`,
   });
-  const { answer, relay } = await openAnswer(body, targets, request, ctx, entry);
-  if (!stream) {
-    const message = await relayMessage(answer, relay, request.signal);
-    entry.write(200, message.usage);
-    return json(message);
+  // Aborted by the client's hang-up, or at shutdown; the upstream call follows it.
+  const open = new AbortController();
+  const hangUp = () => open.abort(request.signal.reason);
+  if (request.signal.aborted) hangUp();
+  else request.signal.addEventListener("abort", hangUp, { once: true });
+  ctx.open.add(open);
+  const close = () => {
+    ctx.open.delete(open);
+    request.signal.removeEventListener("abort", hangUp);
+  };
+  let answered;
+  try {
+    answered = await openAnswer(body, targets, request, ctx, entry, open.signal);
+  } catch (error) {
+    close();
+    throw error;
   }
+  const { answer, relay } = answered;
+  if (!stream) {
+    try {
+      const message = await relayMessage(answer, relay, open.signal);
+      entry.write(200, message.usage);
+      return json(message);
+    } finally {
+      close();
+    }
+  }
+  const done = relay.done;
+  relay.done = (how) => {
+    close();
+    done?.(how);
+  };
   entry.deferred = true;
   const pings = { idleMs: ctx.options.pingIdleMs, scheduler: ctx.options.scheduler };
   return new Response(relayStream(answer, relay, pings), { headers: SSE_HEADERS });
@@ -589,6 +668,7 @@ async function openAnswer(
   request: Request,
   ctx: ServerContext,
   entry: RequestLog,
+  signal: AbortSignal,
 ): Promise<{ answer: Answer; relay: RelayOptions }> {
   const notes = entry.notes;
   const messageId = randomId("msg_");
@@ -599,7 +679,7 @@ async function openAnswer(
   const context: OpenContext = {
     messageId,
     inputEstimate,
-    signal: request.signal,
+    signal,
     headers: request.headers,
     log: entry.log,
     notes,
@@ -627,7 +707,7 @@ async function openAnswer(
         maxDelayMs: ctx.config.maxRetryDelayMs,
         sleep: ctx.options.sleep,
         random: ctx.options.random,
-        signal: request.signal,
+        signal,
       }, record.tries);
     let usage: Usage | undefined;
     // Seen by the relay in its one pass: the record's facts, and failures for the log.
