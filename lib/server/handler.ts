@@ -473,22 +473,24 @@ function nestingDepth(text: string): number {
 
 /**
  * The body as UTF-8 text, refusing more than `maxBytes` before reading it all, and a body that
- * stalls for `idleMs` (a client that sends its headers and then nothing holds a connection).
+ * stalls (a client that sends its headers and then nothing would hold its connection forever).
  */
 async function readText(request: Request, maxBytes: number, idleMs: number): Promise<string> {
   const tooLarge = () =>
     new ProxyError("request_too_large", `request too large: the body exceeds ${maxBytes} bytes`);
-  if (Number(request.headers.get("content-length")) > maxBytes) {
+  const length = Number(request.headers.get("content-length"));
+  if (length > maxBytes) {
     await request.body?.cancel();
     throw tooLarge();
   }
   let bytes: Uint8Array;
   if (request.headers.has("content-length")) {
     // The length is known and within the limit (HTTP framing holds the body to it): one native
-    // read instead of a loop over the body's chunks.
-    bytes = new Uint8Array(await request.arrayBuffer());
+    // read instead of a loop over the body's chunks, within `idleMs` and as much again per MiB.
+    const ms = idleMs * (1 + Math.ceil(length / 1_048_576));
+    bytes = new Uint8Array(await beforeStall(request.arrayBuffer(), ms));
     if (bytes.byteLength > maxBytes) throw tooLarge(); // a constructed Request may say less
-  } else bytes = await readChunks(request, maxBytes, tooLarge);
+  } else bytes = await readChunks(request, maxBytes, idleMs, tooLarge);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
@@ -496,38 +498,47 @@ async function readText(request: Request, maxBytes: number, idleMs: number): Pro
   }
 }
 
-/** A body of unknown length, chunk by chunk, refusing it once it passes `maxBytes`. */
+/** `read`, or a 408 when it has not settled within `ms`. */
+async function beforeStall<T>(read: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ProxyError(
+          "invalid_request_error",
+          `request timeout: the body did not arrive within ${ms} ms`,
+          { status: 408 },
+        ),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([read, stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A body of unknown length, chunk by chunk, refusing it once it passes `maxBytes` or when no
+ * chunk comes for `idleMs`.
+ */
 async function readChunks(
   request: Request,
   maxBytes: number,
+  idleMs: number,
   tooLarge: () => ProxyError,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = request.body?.getReader();
   while (reader) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ProxyError(
-              "invalid_request_error",
-              `request timeout: no body received for ${idleMs} ms`,
-              { status: 408 },
-            ),
-          ),
-        idleMs,
-      );
-    });
     let next: ReadableStreamReadResult<Uint8Array>;
     try {
-      next = await Promise.race([reader.read(), stalled]);
+      next = await beforeStall(reader.read(), idleMs);
     } catch (error) {
       reader.cancel().catch(() => {});
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
     if (next.done) break;
     size += next.value.byteLength;
