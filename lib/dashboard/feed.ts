@@ -66,8 +66,12 @@ export class DashboardFeed {
       });
       const ledger = await this.#options.usage.ledger();
       const now = this.#now();
+      // The newest records only: memory stays bounded however busy the month was.
       const stored = ledger
-        ? await ledger.records(now - 30 * DAY_MS, now + DAY_MS).catch(() => [])
+        ? (await ledger.records(now - 30 * DAY_MS, now + DAY_MS, {
+          reverse: true,
+          limit: this.#options.maxRecords ?? 50_000,
+        }).catch(() => [])).reverse()
         : [];
       const seen = new Set(stored.map((r) => r.requestId));
       this.#records = stored;
