@@ -75,6 +75,8 @@ const PER_VALUE = 16;
 const BATCH_WINDOW_MS = 200;
 /** Mutations per atomic write, at most: KV allows 1000, and 80 kB of keys. */
 const MAX_MUTATIONS = 600;
+/** Longest model name kept whole in records and totals keys. */
+const MAX_NAME = 200;
 /** Records of one stored value ended at most this long after its key's time. */
 const VALUE_SPAN_MS = 60_000;
 
@@ -184,8 +186,15 @@ export class Ledger {
 
   /** Queues a finished request's record; returns at once and never throws. */
   record(record: UsageRecord): void {
-    // A client names the model: a huge name must not push a value over KV's limits.
-    if (record.model.length > 200) record = { ...record, model: record.model.slice(0, 200) };
+    // A client names the model (a pinned `provider/model` becomes the backend model too): a huge
+    // name must not push a value or a totals key over KV's limits (2 KiB per key).
+    if (record.model.length > MAX_NAME || record.backendModel.length > MAX_NAME) {
+      record = {
+        ...record,
+        model: shortName(record.model),
+        backendModel: shortName(record.backendModel),
+      };
+    }
     this.#pending.push(record);
     this.#draining ??= this.#drain();
   }
@@ -318,12 +327,13 @@ export class Ledger {
   ): Promise<UsageRecord[]> {
     const limit = options.limit ?? Infinity;
     const out: UsageRecord[] = [];
-    const entries = this.#kv.list<UsageRecord[]>(
+    const entries = this.#kv.list<UsageRecord[] | UsageRecord>(
       { start: [ROOT, "r", from - VALUE_SPAN_MS], end: [ROOT, "r", to] },
       { reverse: options.reverse, batchSize: 100 },
     );
     for await (const entry of entries) {
-      const group = options.reverse ? [...entry.value].reverse() : entry.value;
+      const group = recordsOf(entry.value);
+      if (options.reverse) group.reverse();
       for (const record of group) {
         if (record.time < from || record.time >= to) continue;
         out.push(record);
@@ -341,12 +351,12 @@ export class Ledger {
       return (await this.#kv.get<UsageRecord>([ROOT, "last", session])).value ?? undefined;
     }
     for await (
-      const entry of this.#kv.list<UsageRecord[]>({ prefix: [ROOT, "r"] }, {
+      const entry of this.#kv.list<UsageRecord[] | UsageRecord>({ prefix: [ROOT, "r"] }, {
         limit: 1,
         reverse: true,
       })
     ) {
-      return entry.value.reduce((a, b) => b.time >= a.time ? b : a);
+      return recordsOf(entry.value).reduce((a, b) => b.time >= a.time ? b : a);
     }
     return undefined;
   }
@@ -400,6 +410,28 @@ export class Ledger {
     await this.flush();
     this.#kv.close();
   }
+}
+
+/**
+ * `name` when it is at most {@link MAX_NAME} characters; else its start and a hash of the whole,
+ * so two long names that share a start stay apart.
+ */
+export function shortName(name: string): string {
+  if (name.length <= MAX_NAME) return name;
+  // FNV-1a over the UTF-16 code units: stable across processes, no await.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return `${name.slice(0, MAX_NAME - 10)}…${hash.toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * The records of one stored value: a list of records, or (ledgers written before records were
+ * stored several per value) one record alone. Both formats share a file after an upgrade.
+ */
+function recordsOf(value: UsageRecord[] | UsageRecord): UsageRecord[] {
+  return Array.isArray(value) ? [...value] : [value];
 }
 
 /** Every UTC day from `from` to `to` (inclusive), at most 400. */

@@ -1,0 +1,91 @@
+/**
+ * Usage ledger, budgets, `/v1/usage` and dashboard behaviours found by QA (findings F3–F29):
+ * each test names its finding and fails without its fix.
+ */
+import assert from "node:assert/strict";
+import { DashboardFeed } from "../lib/dashboard/feed.ts";
+import { Ledger } from "../lib/usage/ledger.ts";
+import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
+import { summarize } from "../lib/usage/summary.ts";
+import { UsageTracker } from "../lib/usage/tracker.ts";
+
+function rec(overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    time: Date.now(),
+    requestId: `req_${crypto.randomUUID()}`,
+    endpoint: "messages",
+    key: "alice",
+    session: "s1",
+    model: "claude-opus-5-5",
+    provider: "openai",
+    backendModel: "gpt-4.1",
+    stream: true,
+    status: 200,
+    tries: 1,
+    latencyMs: 100,
+    usage: { ...noUsage(), input_tokens: 10, output_tokens: 5 },
+    costUsd: 0.01,
+    ...overrides,
+  };
+}
+
+async function tempLedger() {
+  const dir = await Deno.makeTempDir();
+  return { path: `${dir}/usage`, ledger: await Ledger.open(`${dir}/usage`) };
+}
+
+Deno.test("F17: records stored one per value (before the upgrade) still show on the dashboard", async () => {
+  const { path, ledger } = await tempLedger();
+  const old = rec({ time: Date.now() - 60_000, requestId: "req_old" });
+  // The earlier format: one record per value, with the same totals sums.
+  const kv = await Deno.openKv(path);
+  await kv.set(["ccproxy", "r", old.time, old.requestId], old);
+  kv.close();
+  ledger.record(rec({ requestId: "req_new" }));
+  await ledger.flush();
+  try {
+    const records = await ledger.records(0, Date.now() + 1000);
+    assert.deepEqual(records.map((r) => r.requestId), ["req_old", "req_new"]);
+    assert.equal(
+      (await ledger.records(0, Date.now() + 1000, { reverse: true }))[1].requestId,
+      "req_old",
+    );
+    const usage = new UsageTracker({ ledger });
+    const feed = new DashboardFeed({ usage, routes: () => [], version: "test" });
+    const snapshot = await feed.snapshot();
+    assert.deepEqual(
+      (snapshot.recent as UsageRecord[]).map((r) => r.requestId),
+      ["req_new", "req_old"],
+    );
+  } finally {
+    await ledger.close();
+  }
+  // The newest value in the older format is still the summary's `last`.
+  const kv2 = await Deno.openKv(path);
+  await kv2.set(["ccproxy", "r", Date.now() + 5000, "req_last"], rec({ requestId: "req_last" }));
+  kv2.close();
+  const again = await Ledger.open(path);
+  try {
+    assert.equal((await again.last())?.requestId, "req_last");
+  } finally {
+    await again.close();
+  }
+});
+
+Deno.test("F5: a model name of 3000 characters is recorded (shortened, hashed), not lost", async () => {
+  const { ledger } = await tempLedger();
+  try {
+    const long = "m".repeat(3000);
+    ledger.record(rec({ model: `openai/${long}`, backendModel: long }));
+    ledger.record(rec({ model: `openai/${long}x`, backendModel: `${long}x` }));
+    await ledger.flush();
+    assert.deepEqual([ledger.written, ledger.failures], [2, 0]);
+    const day = new Date().toISOString().slice(0, 10);
+    const summary = await summarize(ledger, { from: day, to: day, groupBy: "model" });
+    assert.equal(summary.totals.requests, 2);
+    assert.equal(summary.groups.length, 2, "two long names that share a start stay apart");
+    assert.ok(summary.groups.every((g) => g.group.length < 220));
+  } finally {
+    await ledger.close();
+  }
+});
