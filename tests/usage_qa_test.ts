@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { DashboardFeed } from "../lib/dashboard/feed.ts";
 import { Ledger } from "../lib/usage/ledger.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
-import { summarize } from "../lib/usage/summary.ts";
+import { parseQuery, summarize } from "../lib/usage/summary.ts";
+import { ProxyError } from "../lib/anthropic/errors.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 
 function rec(overrides: Partial<UsageRecord> = {}): UsageRecord {
@@ -88,4 +89,31 @@ Deno.test("F5: a model name of 3000 characters is recorded (shortened, hashed), 
   } finally {
     await ledger.close();
   }
+});
+
+Deno.test("F21: /v1/usage refuses impossible days and a from after to in every form", () => {
+  const now = Date.parse("2026-11-29T15:00:00Z");
+  const refused = (query: string) =>
+    assert.throws(
+      () => parseQuery(new URLSearchParams(query), { now }),
+      (e: unknown) => e instanceof ProxyError && e.status === 400,
+      query,
+    );
+  refused("from=2026-02-30");
+  refused("from=2026-02-29");
+  refused("to=2026-13-01");
+  refused("from=2026-04-31T10:00:00Z");
+  refused("from=+275760-09-13");
+  refused("from=%2B275760-09-13");
+  refused("to=-000001-01-01");
+  refused("from=2026-11-30&to=2026-11-28");
+  refused("from=2026-11-30T00:00:00Z&to=2026-11-29T23:59:59Z");
+  assert.equal(
+    parseQuery(new URLSearchParams("from=2028-02-29&to=2028-03-01"), { now }).from,
+    "2028-02-29",
+  );
+  assert.equal(
+    parseQuery(new URLSearchParams("from=2026-11-01T23:00:00-02:00"), { now }).from,
+    "2026-11-02",
+  );
 });

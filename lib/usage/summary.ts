@@ -178,10 +178,17 @@ export async function summarize(ledger: Ledger, query: UsageQuery): Promise<Usag
 
 const DAY_MS = 86_400_000;
 
-/** A day parameter: `YYYY-MM-DD` or an ISO 8601 time (its UTC day). */
+/**
+ * A day parameter: `YYYY-MM-DD` or an ISO 8601 time (its UTC day). The day must exist (no
+ * 2026-02-30, which `Date.parse` would roll into March) and have a four-digit year (an expanded
+ * year such as `+275760` would sort wrongly against the other bound).
+ */
 function day(value: string, name: string): string {
-  const time = Date.parse(/^\d{4}-\d\d-\d\d$/.test(value) ? `${value}T00:00:00Z` : value);
-  if (!Number.isFinite(time)) {
+  const date = /^(\d{4})-(\d\d)-(\d\d)(?:$|T)/.exec(value);
+  const time = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value);
+  const real = date !== null &&
+    dayOf(Date.UTC(+date[1], +date[2] - 1, +date[3])) === date.slice(1).join("-");
+  if (!real || !Number.isFinite(time) || !/^\d{4}-/.test(dayOf(time))) {
     throw new ProxyError(
       "invalid_request_error",
       `${name}: takes a day (YYYY-MM-DD) or an ISO 8601 time, got ${JSON.stringify(value)}`,
