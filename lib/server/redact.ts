@@ -8,11 +8,23 @@
 // Key-like strings even when they are not ours (an upstream echoing some other key back).
 const KEY_PATTERNS = [/\bsk-[A-Za-z0-9_-]{8,}/g, /\bAIza[0-9A-Za-z_-]{20,}/g];
 
-/** Replaces every secret (and key-shaped string) in `text` with `[redacted]`. */
+// The `user:pass@` of a URL (a USAGE_DB or base URL with credentials in it).
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]+@/gi;
+// A URL query parameter whose name says it holds a credential (`?access_token=…`, `&key=…`).
+const URL_SECRET_PARAM =
+  /([?&](?:[\w.-]*(?:key|token|secret|password|passwd|pass|sig|signature|auth|credential)[\w.-]*)=)[^\s&#"']+/gi;
+
+/**
+ * Replaces every secret (and key-shaped string) in `text` with `[redacted]`, and so the
+ * credentials a URL may carry: its userinfo and credential-named query parameters.
+ */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (secret) out = out.replaceAll(secret, "[redacted]");
   for (const pattern of KEY_PATTERNS) out = out.replace(pattern, "[redacted]");
+  if (out.includes("://")) {
+    out = out.replace(URL_USERINFO, "$1[redacted]@").replace(URL_SECRET_PARAM, "$1[redacted]");
+  }
   return out;
 }
 
