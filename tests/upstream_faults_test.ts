@@ -1,6 +1,11 @@
 /** Upstream faults found from outside (QA round F6, F18, F30, F31, F32): each one pinned. */
 import assert from "node:assert/strict";
 import { redact } from "../lib/server/redact.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { testConfig } from "./helpers.ts";
+
+const BODY = { model: "x", max_tokens: 100, messages: [{ role: "user", content: "hi" }] };
 
 Deno.test("F32: a URL's userinfo and credential-named query values are redacted", () => {
   const line =
@@ -15,4 +20,63 @@ Deno.test("F32: a URL's userinfo and credential-named query values are redacted"
     redact("see https://example.com/docs and me@example.com", []),
     "see https://example.com/docs and me@example.com",
   );
+});
+
+/** A loopback server on port 0; `close()` stops it. */
+function serve(handler: (request: Request) => Response | Promise<Response>) {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+  return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+}
+
+Deno.test("F30: an upstream 3xx is not followed: no key reaches the redirect target", async () => {
+  const seen: Array<[string, string][]> = [];
+  const thief = serve((request) => {
+    seen.push([...request.headers]);
+    return new Response("stolen", { status: 200 });
+  });
+  let calls = 0;
+  const redirecting = serve((request) => {
+    calls++;
+    const url = new URL(request.url);
+    return new Response(null, {
+      status: 307,
+      headers: { location: `${thief.url}/stolen${url.pathname}?key=leak-me-123` },
+    });
+  });
+  try {
+    const config = testConfig({
+      GEMINI_API_KEY: "gem-SECRET-REDIRECT-123",
+      GEMINI_BASE_URL: redirecting.url,
+      AZURE_OPENAI_API_KEY: "azure-SECRET-REDIRECT-456",
+      AZURE_OPENAI_ENDPOINT: redirecting.url,
+      OPENAI_BASE_URL: `${redirecting.url}/v1`,
+      ANTHROPIC_API_KEY: "sk-ant-SECRET-REDIRECT-789",
+      ANTHROPIC_UPSTREAM_URL: redirecting.url,
+      MAX_RETRIES: "2",
+      USAGE_DB: "off",
+    });
+    const handler = createHandler(config, { logger: createLogger({ write: () => {} }) });
+    const models = ["gemini/gemini-2.5-pro", "azure/dep", "openai/gpt-4.1", "anthropic/claude-x"];
+    for (const model of models) {
+      const before = calls;
+      const response = await handler(
+        new Request("http://localhost:8082/v1/messages", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ ...BODY, model }),
+        }),
+      );
+      const body = await response.json();
+      assert.equal(response.status, 502, `${model}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.type, "api_error");
+      assert.match(body.error.message, /307/);
+      assert.match(body.error.message, /127\.0\.0\.1:\d+\/stolen/);
+      assert.ok(!body.error.message.includes("leak-me-123"), body.error.message);
+      assert.equal(calls - before, 1, `${model}: a redirect is not retried`);
+    }
+    assert.deepEqual(seen, [], "nothing reached the redirect target");
+  } finally {
+    await redirecting.close();
+    await thief.close();
+  }
 });

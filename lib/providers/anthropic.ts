@@ -6,6 +6,7 @@
  */
 import { TranslateStream, type Translator } from "../upstream/translate.ts";
 import { readErrorBody } from "../upstream/error_body.ts";
+import { isRedirect, NO_REDIRECT, redirectFailure } from "../upstream/redirect.ts";
 import {
   keyRefused,
   ProxyError,
@@ -54,12 +55,14 @@ export async function postAnthropic(
       headers,
       body: JSON.stringify(body),
       signal: options.signal,
+      redirect: NO_REDIRECT,
     });
   } catch (error) {
     if (options.signal?.aborted) throw error;
     throw unreachable("anthropic", error);
   }
   if (response.ok) return response;
+  if (isRedirect(response)) throw redirectFailure("anthropic", response);
   throw await anthropicFailure(response);
 }
 

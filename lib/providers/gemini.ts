@@ -10,6 +10,7 @@
 import { Buffer } from "node:buffer";
 import { TranslateStream, type Translator } from "../upstream/translate.ts";
 import { readErrorBody } from "../upstream/error_body.ts";
+import { isRedirect, NO_REDIRECT, redirectFailure } from "../upstream/redirect.ts";
 import {
   type Conversation,
   normalize,
@@ -615,12 +616,14 @@ async function post(
       headers: { "content-type": "application/json", "x-goog-api-key": endpoint.apiKey },
       body: JSON.stringify(body),
       signal,
+      redirect: NO_REDIRECT,
     });
   } catch (error) {
     if (signal?.aborted) throw error;
     throw unreachable("gemini", error);
   }
   if (response.ok) return response;
+  if (isRedirect(response)) throw redirectFailure("gemini", response);
   // Read up to a bound; the message is cut only after redaction (by the handler).
   const text = await readErrorBody(response);
   let error: GeminiError | undefined;

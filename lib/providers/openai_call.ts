@@ -11,6 +11,7 @@
  */
 import { fromUpstream, unreachable } from "../anthropic/errors.ts";
 import { readErrorBody } from "../upstream/error_body.ts";
+import { isRedirect, NO_REDIRECT, redirectFailure } from "../upstream/redirect.ts";
 
 /** A configured OpenAI-protocol upstream. */
 export interface OpenAIEndpoint {
@@ -80,12 +81,14 @@ export async function postStream(
       headers: options.headers ? { ...endpoint.headers, ...options.headers } : endpoint.headers,
       body: JSON.stringify(body),
       signal: options.signal,
+      redirect: NO_REDIRECT,
     });
   } catch (error) {
     if (options.signal?.aborted) throw error;
     throw unreachable(endpoint.provider, error);
   }
   if (response.ok) return response;
+  if (isRedirect(response)) throw redirectFailure(endpoint.provider, response);
   throw await openAIFailure(endpoint.provider, response, options.model);
 }
 

@@ -28,6 +28,9 @@ const BASE_DELAY_MS = 250;
 /** True for the failures worth another try: 429 (not quota), 5xx, timeouts, unreachable. */
 export function retryable(error: unknown): boolean {
   if (!(error instanceof ProxyError)) return false;
+  // A redirect (not followed) is a configuration problem: another try gets the same answer.
+  const upstream = error.upstreamStatus ?? 0;
+  if (upstream >= 300 && upstream < 400) return false;
   return error.status === 429 || error.status >= 500;
 }
 
