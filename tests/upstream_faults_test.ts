@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { redact } from "../lib/server/redact.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
+import type { RequestRecord } from "../lib/server/request_record.ts";
 import { testConfig } from "./helpers.ts";
 
 const BODY = { model: "x", max_tokens: 100, messages: [{ role: "user", content: "hi" }] };
@@ -78,5 +79,80 @@ Deno.test("F30: an upstream 3xx is not followed: no key reaches the redirect tar
   } finally {
     await redirecting.close();
     await thief.close();
+  }
+});
+
+/** An upstream `fetch` that answers every call with `sse` (an event stream). */
+function sseFetch(sse: string): typeof fetch {
+  return () =>
+    Promise.resolve(
+      new Response(sse, { status: 200, headers: { "content-type": "text/event-stream" } }),
+    );
+}
+
+/** Anthropic's classic stream: `message_delta.usage` carries `output_tokens` alone. */
+const CLASSIC_ANTHROPIC = [
+  `event: message_start\ndata: ${
+    JSON.stringify({
+      type: "message_start",
+      message: {
+        id: "msg_1",
+        type: "message",
+        role: "assistant",
+        model: "claude-x",
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: {
+          input_tokens: 3,
+          output_tokens: 0,
+          cache_read_input_tokens: 7,
+          cache_creation_input_tokens: 2,
+        },
+      },
+    })
+  }`,
+  `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+  `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}`,
+  `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}`,
+  `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":4}}`,
+  `event: message_stop\ndata: {"type":"message_stop"}`,
+].map((event) => `${event}\n\n`).join("");
+
+Deno.test("F18: passthrough usage folds message_start's counts with message_delta's", async (t) => {
+  for (const stream of [false, true]) {
+    await t.step(stream ? "streaming" : "non-streaming", async () => {
+      const records: RequestRecord[] = [];
+      const lines: string[] = [];
+      const config = testConfig({
+        PREFERRED_PROVIDER: "anthropic",
+        ANTHROPIC_API_KEY: "sk-ant-test-0001",
+        USAGE_DB: "off",
+      });
+      const handler = createHandler(config, {
+        fetch: sseFetch(CLASSIC_ANTHROPIC),
+        logger: createLogger({ write: (line) => lines.push(line) }),
+        onRecord: (record) => records.push(record),
+      });
+      const response = await handler(
+        new Request("http://localhost:8082/v1/messages", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ ...BODY, model: "anthropic/claude-x", stream }),
+        }),
+      );
+      assert.equal(response.status, 200);
+      const expected = {
+        input_tokens: 3,
+        output_tokens: 4,
+        cache_read_input_tokens: 7,
+        cache_creation_input_tokens: 2,
+      };
+      if (stream) await response.text();
+      else assert.deepEqual((await response.json()).usage, expected);
+      assert.equal(records.length, 1);
+      assert.deepEqual(records[0].usage, expected);
+      assert.ok(!lines.join("\n").includes("in=undefined"), lines.join("\n"));
+    });
   }
 });

@@ -6,7 +6,7 @@
  * @module
  */
 import { ProxyError } from "./errors.ts";
-import type { MessageResponse, ResponseBlock, StreamEvent } from "./schema.ts";
+import type { MessageResponse, ResponseBlock, StreamEvent, Usage } from "./schema.ts";
 
 /**
  * Folds events into a message one at a time (the relay feeds it without a stream). An `error`
@@ -64,7 +64,7 @@ export class MessageBuilder {
         message!.stop_reason = event.delta.stop_reason;
         message!.stop_sequence = event.delta.stop_sequence;
         message!.stop_details = event.delta.stop_details;
-        message!.usage = { ...event.usage };
+        message!.usage = foldUsage(message!.usage, event.usage);
         break;
       case "message_stop":
         this.#complete = true;
@@ -93,6 +93,21 @@ export class MessageBuilder {
     }
     return this.#message;
   }
+}
+
+/**
+ * The usage after a `message_delta`: its fields override those of `message_start` only where
+ * present. Anthropic's own `message_delta` carries `output_tokens` alone; the input and cache
+ * counts stand from `message_start` (as in the SDK's accumulator).
+ */
+export function foldUsage(base: Usage | undefined, delta: Partial<Usage> | undefined): Usage {
+  const usage = { ...base } as Usage;
+  for (const [name, value] of Object.entries(delta ?? {})) {
+    if (value !== undefined && value !== null) {
+      (usage as unknown as Record<string, unknown>)[name] = value;
+    }
+  }
+  return usage;
 }
 
 /**

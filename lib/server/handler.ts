@@ -7,6 +7,7 @@
  */
 import type { z } from "zod";
 import { ProxyError } from "../anthropic/errors.ts";
+import { foldUsage } from "../anthropic/accumulate.ts";
 import { estimatedUsage, EventWriter } from "../anthropic/events.ts";
 import {
   CountTokensRequestSchema,
@@ -721,6 +722,7 @@ async function openAnswer(
         signal,
       }, record.tries);
     let usage: Usage | undefined;
+    let started: Usage | undefined;
     // Seen by the relay in its one pass: the record's facts, and failures for the log.
     const relay: RelayOptions = {
       idleMs: ctx.config.timeouts.idleMs,
@@ -734,7 +736,10 @@ async function openAnswer(
       },
       observe: (event) => {
         if (event.type === "content_block_delta") entry.firstContent();
-        else if (event.type === "message_delta") usage = event.usage;
+        // message_start's counts stand where message_delta has none (Anthropic's own shape);
+        // a stream that fails before message_delta records no usage.
+        else if (event.type === "message_start") started = event.message.usage;
+        else if (event.type === "message_delta") usage = foldUsage(started, event.usage);
         else if (event.type === "error") entry.fail(event.error);
       },
       done: (how) => {
