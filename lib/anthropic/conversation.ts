@@ -192,7 +192,7 @@ function userParts(blocks: ContentBlock[], dropped: string[]): Part[] {
       parts.push(
         text(`[Result of tool call ${result.tool_use_id}${result.is_error ? " (error)" : ""}]`),
       );
-      parts.push(...body);
+      for (const part of body) parts.push(part); // a spread of a huge array overflows the stack
       continue;
     }
     const part = toPart(block, dropped);

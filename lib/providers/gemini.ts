@@ -331,7 +331,8 @@ function geminiContents(
   const push = (role: "user" | "model", parts: GeminiPart[]) => {
     if (!parts.length) return;
     const last = contents.at(-1);
-    if (last?.role === role) last.parts.push(...parts);
+    // A loop, not a spread: a spread of a client-sized array overflows the stack.
+    if (last?.role === role) { for (const part of parts) last.parts.push(part); }
     else contents.push({ role, parts });
   };
   // Index of the content holding the last real user message: the current turn starts there.

@@ -194,7 +194,7 @@ function chatMessages(conversation: Conversation, alias: (name: string) => strin
       for (const result of turn.results) {
         const texts = result.parts.flatMap((p) => p.kind === "text" ? [p.text] : []);
         const attached = result.parts.filter((p) => p.kind !== "text");
-        images.push(...attached);
+        for (const part of attached) images.push(part); // no spread: client-sized
         let content = texts.join("\n");
         if (attached.length) {
           content += `${

@@ -131,12 +131,12 @@ function hasImage(messages: MessagesRequest["messages"]): boolean {
     const item = stack.pop();
     if (!item || typeof item !== "object") continue;
     if (Array.isArray(item)) {
-      stack.push(...item);
+      for (const child of item) stack.push(child); // a spread would overflow the stack
       continue;
     }
     const block = item as { type?: unknown; content?: unknown };
     if (block.type === "image") return true;
-    if (Array.isArray(block.content)) stack.push(...block.content);
+    if (Array.isArray(block.content)) { for (const child of block.content) stack.push(child); }
   }
   return false;
 }
