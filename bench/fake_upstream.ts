@@ -657,3 +657,33 @@ export function geminiSearchReply(answer: FakeSearchAnswer): Reply {
     })),
   };
 }
+
+/**
+ * The Chat Completions stream of a search model (`gpt-4o-search-preview`): the text, then a chunk
+ * with only `delta.annotations` (`url_citation`s by code point offsets) and the finish reason.
+ */
+export function chatSearchReply(answer: FakeSearchAnswer): Reply {
+  const text = answer.pieces.join("");
+  const codePoints = (at: number) => [...text.slice(0, at)].length;
+  const annotations = answer.cites.flatMap((cite) => {
+    const at = text.indexOf(cite.text);
+    if (at < 0) throw new Error(`cited text not in the answer: ${cite.text}`);
+    return cite.pages.map((page) => ({
+      type: "url_citation",
+      url_citation: {
+        url: page.url,
+        title: page.title,
+        start_index: codePoints(at),
+        end_index: codePoints(at + cite.text.length),
+      },
+    }));
+  });
+  return {
+    chunks: [
+      chunk({ role: "assistant", content: "" }),
+      ...answer.pieces.map((content) => chunk({ content })),
+      chunk({ annotations }, "stop"),
+      usageChunk(30, 40),
+    ],
+  };
+}

@@ -11,6 +11,7 @@ import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import type { WebSearchSpec } from "../lib/anthropic/web_search.ts";
 import { GeminiToAnthropicStream } from "../lib/providers/gemini.ts";
 import { ResponsesToAnthropicStream } from "../lib/providers/openai_responses.ts";
+import { ChatToAnthropicStream } from "../lib/providers/openai_chat.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { Signer } from "../lib/upstream/signature.ts";
@@ -18,6 +19,7 @@ import { Ledger } from "../lib/usage/ledger.ts";
 import { priceNanos } from "../lib/usage/prices.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 import {
+  chatSearchReply,
   createFakeUpstream,
   type FakeSearchAnswer,
   geminiSearchReply,
@@ -96,6 +98,19 @@ function geminiEvents(text: string, spec: WebSearchSpec) {
   );
 }
 
+function chatEvents(text: string, query: string) {
+  return sseMessages(text).pipeThrough(
+    new ChatToAnthropicStream({
+      ...init,
+      toolNames: new Map(),
+      upstreamModel: "gpt-4o-search-preview",
+      provider: "openai",
+      signThinking: () => "unused",
+      webSearch: { spec: { name: "web_search" }, query },
+    }),
+  );
+}
+
 const GOLDEN: Array<[string, string, () => ReadableStream<StreamEvent>]> = [
   [
     "responses_web_search",
@@ -114,6 +129,11 @@ const GOLDEN: Array<[string, string, () => ReadableStream<StreamEvent>]> = [
         maxUses: 1,
         blockedDomains: ["example.org"],
       }),
+  ],
+  [
+    "chat_web_search",
+    "a Chat search model's url_citation annotations → one search, the cited pages, cited text",
+    () => chatEvents(upstream("chat_web_search", chatSearchReply(ANSWER)), "deno 3"),
   ],
   [
     "gemini_web_search",

@@ -13,6 +13,7 @@ import { toGeminiRequest } from "../lib/providers/gemini.ts";
 import { toResponsesRequest } from "../lib/providers/openai_responses.ts";
 import { Signer } from "../lib/upstream/signature.ts";
 import {
+  chatSearchReply,
   createFakeUpstream,
   DIALECTS,
   type Reply,
@@ -370,11 +371,39 @@ Deno.test("where the default backend cannot search, ROUTE_WEB_SEARCH sends searc
     assert.equal(message.content.at(-1).text, "found");
   });
   await t.step("OpenAI's Chat search models stay on Chat and search by themselves", async () => {
-    const { upstream } = await post(
-      { ROUTE_WEB_SEARCH: "openai/gpt-4o-search-preview" },
-      DIALECTS.openai.text(["found"]),
+    const { upstream, message } = await post(
+      // Served anywhere (here an OpenAI-compatible server): the model itself searches.
+      {
+        OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
+        ROUTE_WEB_SEARCH: "openai/gpt-4o-search-preview",
+      },
+      chatSearchReply({
+        searches: [],
+        pieces: ["Deno 3 is out ([deno.com](https://docs.deno.com/v3))."],
+        cites: [{
+          text: "([deno.com](https://docs.deno.com/v3))",
+          pages: [{ url: "https://docs.deno.com/v3", title: "Deno 3" }],
+        }],
+      }),
     );
     assert.match(upstream.requests[0].url, /\/chat\/completions$/);
+    const body = upstream.requests[0].body;
+    assert.deepEqual(body.web_search_options, {
+      user_location: {
+        type: "approximate",
+        approximate: { city: "Paris", country: "FR", timezone: "Europe/Paris" },
+      },
+    });
+    assert.equal(body.tools, undefined);
+    assert.deepEqual(message.content.slice(0, 2).map((b: { type: string }) => b.type), [
+      "server_tool_use",
+      "web_search_tool_result",
+    ]);
+    assert.deepEqual(message.content[0].input, { query: "What is new in Deno?" });
+    assert.deepEqual(message.content[1].content.map((r: { url: string }) => r.url), [
+      "https://docs.deno.com/v3",
+    ]);
+    assert.equal(message.content[2].citations[0].title, "Deno 3");
   });
 });
 

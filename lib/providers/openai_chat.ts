@@ -22,6 +22,7 @@ import type {
   Usage,
 } from "../anthropic/schema.ts";
 import { decideEffort, openaiEffort } from "./effort.ts";
+import { ChatSearch, chatSearchOf, type ChatSearchSpec, webSearchOptions } from "./chat_search.ts";
 import { randomId, shortHash } from "../ids.ts";
 import { parses } from "../anthropic/json_complete.ts";
 import { type ModelInfo, openaiModelInfo } from "../routing/models.ts";
@@ -44,6 +45,8 @@ export interface ChatTranslation {
   omitThinkingText: boolean;
   /** Tools declared upstream and client tools held back (deferred, not loaded), for the log. */
   toolCount: ToolCount;
+  /** A search model's search (the model searches by itself). */
+  webSearch?: ChatSearchSpec;
 }
 
 /** Options of {@link toChatRequest}. */
@@ -54,6 +57,8 @@ export interface ChatOptions {
   legacyMaxTokens?: boolean;
   /** The backend named in limit errors (default `openai`). */
   provider?: string;
+  /** `search_context_size` for a search model. */
+  searchContextSize?: "low" | "medium" | "high";
 }
 
 const ID_PATTERN = /^[a-zA-Z0-9_-]{1,40}$/;
@@ -83,7 +88,14 @@ export function toChatRequest(
   if (info.reasoning && !options.legacyMaxTokens) body.max_completion_tokens = maxTokens;
   else body.max_tokens = maxTokens;
 
-  if (!info.reasoning) {
+  const webSearch = chatSearchOf(request, model);
+  if (webSearch) {
+    (body as { web_search_options?: unknown }).web_search_options = webSearchOptions(
+      webSearch.spec,
+      options.searchContextSize,
+    );
+  } else if (!info.reasoning) {
+    // (Search models take no sampling parameters.)
     if (request.temperature != null) body.temperature = request.temperature;
     if (request.top_p != null) body.top_p = request.top_p;
   }
@@ -123,6 +135,7 @@ export function toChatRequest(
     dropped: conversation.dropped,
     omitThinkingText: intent.omitText,
     toolCount: { sent: tools.length, held },
+    webSearch,
   };
 }
 
@@ -263,6 +276,8 @@ export interface ChatStreamContext extends MessageInit {
   provider: string;
   /** Called with each content-filter result the upstream reports (Azure). */
   onFilter?: (reason: string) => void;
+  /** A search model's search: its text waits for the citations. */
+  webSearch?: ChatSearchSpec;
 }
 
 interface PendingCall {
@@ -301,6 +316,7 @@ export function chatTranslator(
   let refused = false;
   let sawCalls = false;
   let done = false;
+  const search = context.webSearch ? new ChatSearch(context.webSearch) : undefined;
 
   const openCall = (key: string) => {
     const call = calls.get(key)!;
@@ -347,6 +363,7 @@ export function chatTranslator(
     let reason = FINISH[finish] ?? "end_turn";
     if (sawCalls && reason === "end_turn") reason = "tool_use";
     if (refused) reason = "refusal";
+    search?.end(out);
     out.stop(reason, chatUsage(usage, context.inputTokens, out.outputChars));
   };
 
@@ -392,8 +409,10 @@ export function chatTranslator(
           out.closeBlock();
           open = undefined;
         }
-        out.text(delta.content);
+        if (search) search.text(out, delta.content);
+        else out.text(delta.content);
       }
+      search?.annotations(out, (delta as { annotations?: unknown }).annotations);
       if (delta.refusal) {
         refused = true;
         out.text(delta.refusal);

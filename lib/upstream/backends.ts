@@ -11,6 +11,7 @@ import type { CountTokensRequest, MessagesRequest } from "../anthropic/schema.ts
 import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "../config.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 import { openaiModelInfo } from "../routing/models.ts";
+import { CHAT_SEARCH_MODEL } from "../providers/chat_search.ts";
 import { webSearchOf } from "../anthropic/web_search.ts";
 import {
   envelopeKind,
@@ -70,9 +71,6 @@ export interface Backend {
   /** Counts input tokens upstream (providers that can). */
   count?(request: CountTokensRequest, target: Target, signal?: AbortSignal): Promise<number>;
 }
-
-/** OpenAI's Chat-only models that search on their own. */
-const CHAT_SEARCH_MODEL = /-search-(preview|api)/;
 
 /** Chat's answer for models it does not serve ("only supported in v1/responses", "not a chat model"). */
 const RESPONSES_ONLY_404 = /v1\/responses|not a chat model/i;
@@ -171,6 +169,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       const translation = toChatRequest(request, target.model, {
         provider: endpoint.provider,
         info: target.info,
+        searchContextSize: config.webSearchContextSize,
       });
       logDropped(context, translation.dropped);
       context.toolCount = translation.toolCount;
@@ -193,6 +192,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           omitThinkingText: translation.omitThinkingText,
           signThinking: () => signer.sign({ p: `${provider}_chat`, m: target.model }),
           onFilter: (reason) => context.notes.push(`content_filter=${reason}`),
+          webSearch: translation.webSearch,
         }, emit));
     };
 
@@ -206,7 +206,8 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     official: boolean,
     searchable: true | string,
   ): Backend => ({
-    canSearch: () => searchable,
+    // Chat's search models search by themselves, wherever they are served.
+    canSearch: (target) => CHAT_SEARCH_MODEL.test(target.model) ? true : searchable,
     async open(request, target, context) {
       // The routed target carries the facts of the model behind an Azure deployment.
       const info = target.info ?? openaiModelInfo(target.model);
