@@ -454,3 +454,22 @@ Deno.test("a non-streaming client that hangs up closes the upstream request at o
     });
   }
 });
+
+Deno.test("an event stream labelled as JSON is still read as one", async () => {
+  const { post } = handlerWith(() =>
+    Promise.resolve(
+      new Response(
+        ReadableStream.from([
+          encoder.encode(chat({ content: "He" })),
+          encoder.encode(chat({ content: "llo" }, "stop") + "data: [DONE]\n\n"),
+        ]),
+        { headers: { "content-type": "application/json" } },
+      ),
+    )
+  );
+  const events = parseClientSse(await (await post({ stream: true })).text());
+  assertValidStream(events);
+  assert.equal(textOf(events), "Hello");
+  const message = await (await post()).json();
+  assert.equal(message.content[0].text, "Hello");
+});

@@ -32,7 +32,15 @@ export async function answerOf(
   translate: TranslatorFactory,
 ): Promise<Answer> {
   const type = response.headers.get("content-type") ?? "";
-  if (/\bjson\b/i.test(type)) throw await jsonFailure(response, provider, model);
+  if (/\bjson\b/i.test(type) && response.body) {
+    // Some servers label their event stream as JSON: the first bytes tell.
+    const reader = response.body.getReader();
+    const first = await reader.read().catch(() => ({ done: true, value: undefined }));
+    const head = first.value ? new TextDecoder().decode(first.value.subarray(0, 64)) : "";
+    const body = replay(first.value, reader);
+    if (!/^\s*[\[{]/.test(head) && head.trim()) return { body, translate, provider };
+    throw await jsonFailure(new Response(body, response), provider, model);
+  }
   if (/\bhtml\b/i.test(type)) {
     await response.body?.cancel();
     throw new ProxyError(
@@ -42,6 +50,27 @@ export async function answerOf(
     );
   }
   return { body: response.body, translate, provider };
+}
+
+/** `first`, then the rest of `reader`, as one stream again. */
+function replay(
+  first: Uint8Array | undefined,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  let pending = first;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending) {
+        controller.enqueue(pending);
+        pending = undefined;
+        return;
+      }
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 async function jsonFailure(response: Response, provider: string, model: string) {
