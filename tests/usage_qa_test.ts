@@ -4,6 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { DashboardFeed } from "../lib/dashboard/feed.ts";
+import { health, totals } from "../lib/dashboard/stats.ts";
+import { createHandler } from "../lib/server/handler.ts";
+import { silentLogger } from "../lib/server/log.ts";
+import { testConfig } from "./helpers.ts";
 import { Ledger } from "../lib/usage/ledger.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
 import { parseQuery, summarize } from "../lib/usage/summary.ts";
@@ -116,4 +120,62 @@ Deno.test("F21: /v1/usage refuses impossible days and a from after to in every f
     parseQuery(new URLSearchParams("from=2026-11-01T23:00:00-02:00"), { now }).from,
     "2026-11-02",
   );
+});
+
+Deno.test("F3: a client's cancel (499) is counted as cancelled, not as a provider error", async () => {
+  const now = Date.now();
+  const records = [
+    rec({ time: now - 1000 }),
+    rec({ time: now - 500, status: 499 }),
+    rec({ time: now - 400, status: 529, errorType: "overloaded_error", provider: "google" }),
+  ];
+  const openai = health(records, now).find((h) => h.provider === "openai")!;
+  assert.deepEqual([openai.requests, openai.error_rate, openai.cancelled, openai.last_error], [
+    2,
+    0,
+    1,
+    null,
+  ]);
+  const model = totals(records, now).today.model.find((g) => g.group === "openai/gpt-4.1")!;
+  assert.deepEqual([model.error_rate, model.cancelled], [0, 1]);
+  const { ledger } = await tempLedger();
+  try {
+    for (const r of records) ledger.record(r);
+    await ledger.flush();
+    const day = new Date(now).toISOString().slice(0, 10);
+    const summary = await summarize(ledger, { from: day, to: day });
+    assert.deepEqual([summary.totals.errors, summary.totals.cancelled], [1, 1]);
+  } finally {
+    await ledger.close();
+  }
+});
+
+Deno.test("F4: requests refused before routing are a free 'rejected' group, not '/' and unknown", async () => {
+  const usage = new UsageTracker();
+  const ended: UsageRecord[] = [];
+  usage.listen((e) => e.type === "end" && ended.push(e.record));
+  const handler = createHandler(testConfig(), { logger: silentLogger, usage });
+  for (const body of ["", "null", JSON.stringify({ model: "", messages: [] })]) {
+    const response = await handler(
+      new Request("http://127.0.0.1/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      }),
+    );
+    assert.equal(response.status, 400);
+    await response.body?.cancel();
+  }
+  await usage.settled();
+  assert.equal(ended.length, 3);
+  assert.deepEqual(ended.map((r) => [r.provider, r.costUsd]), [
+    ["rejected", 0],
+    ["rejected", 0],
+    ["rejected", 0],
+  ]);
+  const groups = totals(ended, Date.now()).today.model;
+  assert.deepEqual(groups.map((g) => [g.group, g.requests, g.unpriced, g.cost_usd]), [
+    ["rejected", 3, 0, 0],
+  ]);
+  assert.deepEqual(health(ended, Date.now()), [], "no provider's health is touched");
 });

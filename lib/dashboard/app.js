@@ -145,11 +145,13 @@ function renderSide() {
       const last = h.last_error
         ? `${h.last_error.status} ${h.last_error.type} at ${time(h.last_error.time)}`
         : "none";
+      // A client's cancel is not the provider's failure: shown apart, not in the error rate.
+      const cancels = h.cancelled ? ` · ${h.cancelled} cancelled` : "";
       tr.append(
         cell(h.provider),
         cell(String(h.requests)),
         cell(pct(h.error_rate), h.error_rate > 0 ? "bad" : ""),
-        cell(last, "text"),
+        cell(last + cancels, "text"),
       );
       return tr;
     }),

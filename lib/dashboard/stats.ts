@@ -5,7 +5,9 @@
  *
  * @module
  */
-import type { UsageRecord } from "../usage/record.ts";
+import { cancelled, failed, REJECTED, type UsageRecord } from "../usage/record.ts";
+
+export { failed };
 
 /** The windows the totals cover. */
 export const WINDOWS = { today: 0, "7d": 7, "30d": 30 } as const;
@@ -27,8 +29,10 @@ export interface GroupStats {
   cost_usd: number;
   /** Requests whose price is unknown. */
   unpriced: number;
-  /** Failed requests ÷ requests. */
+  /** Failed requests ÷ requests (client cancels are not failures). */
   error_rate: number;
+  /** Requests the client cancelled. */
+  cancelled: number;
   /** Median latency in ms. */
   p50_ms: number;
   /** 95th percentile latency in ms. */
@@ -54,8 +58,10 @@ export interface ProviderHealth {
   provider: string;
   /** Requests in the last hour. */
   requests: number;
-  /** Failed ÷ requests in the last hour. */
+  /** Failed ÷ requests in the last hour (client cancels are not failures). */
   error_rate: number;
+  /** Requests the client cancelled in the last hour. */
+  cancelled: number;
   /** The latest failure, if any. */
   last_error: { time: string; status: number; type: string } | null;
 }
@@ -70,11 +76,6 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-/** Whether a record is a failure. */
-export function failed(record: UsageRecord): boolean {
-  return record.status >= 400 || record.errorType !== undefined;
-}
-
 function groupStats(group: string, records: UsageRecord[]): GroupStats {
   const latencies = records.map((r) => r.latencyMs);
   let cost = 0;
@@ -82,6 +83,7 @@ function groupStats(group: string, records: UsageRecord[]): GroupStats {
   let input = 0;
   let output = 0;
   let errors = 0;
+  let cancels = 0;
   for (const r of records) {
     if (r.costUsd === null) unpriced++;
     else cost += r.costUsd;
@@ -89,6 +91,7 @@ function groupStats(group: string, records: UsageRecord[]): GroupStats {
       r.usage.cache_creation_input_tokens;
     output += r.usage.output_tokens;
     if (failed(r)) errors++;
+    else if (cancelled(r)) cancels++;
   }
   return {
     group,
@@ -98,6 +101,7 @@ function groupStats(group: string, records: UsageRecord[]): GroupStats {
     cost_usd: Math.round(cost * 1e9) / 1e9,
     unpriced,
     error_rate: records.length ? errors / records.length : 0,
+    cancelled: cancels,
     p50_ms: quantile(latencies, 0.5),
     p95_ms: quantile(latencies, 0.95),
   };
@@ -126,12 +130,17 @@ export function totals(records: UsageRecord[], now: number): Totals {
     const start = windowStart(now, days);
     const inside = records.filter((r) => r.time >= start);
     out[name] = {
-      model: grouped(inside, (r) => `${r.provider}/${r.backendModel}`),
+      model: grouped(inside, modelGroup),
       key: grouped(inside, (r) => r.key),
       session: grouped(inside, (r) => r.session || "(none)"),
     };
   }
   return out;
+}
+
+/** A record's model group: `provider/model`, or the provider alone when none served it. */
+function modelGroup(r: UsageRecord): string {
+  return r.backendModel ? `${r.provider}/${r.backendModel}` : r.provider || REJECTED;
 }
 
 /** Cost and requests for each of the last `hours` hours (oldest first). */
@@ -157,15 +166,23 @@ export function hourly(records: UsageRecord[], now: number, hours = 24): HourPoi
 export function health(records: UsageRecord[], now: number): ProviderHealth[] {
   const byProvider = new Map<string, ProviderHealth & { errors: number }>();
   for (const r of records) {
-    if (!r.provider || r.provider === "local") continue;
+    if (!r.provider || r.provider === "local" || r.provider === REJECTED) continue;
     let h = byProvider.get(r.provider);
     if (!h) {
-      h = { provider: r.provider, requests: 0, error_rate: 0, last_error: null, errors: 0 };
+      h = {
+        provider: r.provider,
+        requests: 0,
+        error_rate: 0,
+        cancelled: 0,
+        last_error: null,
+        errors: 0,
+      };
       byProvider.set(r.provider, h);
     }
     if (r.time >= now - HOUR_MS) {
       h.requests++;
       if (failed(r)) h.errors++;
+      else if (cancelled(r)) h.cancelled++;
     }
     if (failed(r) && (!h.last_error || Date.parse(h.last_error.time) <= r.time)) {
       h.last_error = {

@@ -10,12 +10,13 @@
  * @module
  */
 import { NANOS_PER_USD } from "./prices.ts";
-import type { UsageRecord } from "./record.ts";
+import { cancelled, failed, type UsageRecord } from "./record.ts";
 
 /** The counters kept per day × session × key × provider × model. */
 export const COUNTERS = [
   "requests",
   "errors",
+  "cancelled",
   "input_tokens",
   "output_tokens",
   "cache_read_input_tokens",
@@ -136,7 +137,8 @@ export function countsOf(record: UsageRecord): Counts {
   const u = record.usage;
   return {
     requests: 1,
-    errors: record.status >= 400 || record.errorType ? 1 : 0,
+    errors: failed(record) ? 1 : 0,
+    cancelled: cancelled(record) ? 1 : 0,
     input_tokens: u.input_tokens,
     output_tokens: u.output_tokens,
     cache_read_input_tokens: u.cache_read_input_tokens,

@@ -59,7 +59,8 @@ export async function priceNanos(query: PriceQuery): Promise<number | null> {
  * with flat per-token prices is priced with them directly (a linear sum, the catalog's numbers).
  */
 export function priceNanosNow(query: PriceQuery): number | null | undefined {
-  if (query.provider === "local") return 0;
+  // Answered or refused by the proxy itself: no provider was paid.
+  if (query.provider === "local" || query.provider === "rejected") return 0;
   const providerId = CATALOG_PROVIDER[query.provider];
   if (!providerId) return null;
   if (!loaded) return undefined;

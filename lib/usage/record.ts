@@ -45,7 +45,10 @@ export interface UsageRecord {
   route?: string;
   /** The model the client asked for. */
   model: string;
-  /** The provider that served it (`openai`, `google`, `azure`, `anthropic`, or `local`). */
+  /**
+   * The provider that served it (`openai`, `google`, `azure`, `anthropic`), `local` (answered by
+   * the proxy itself) or `rejected` (refused before routing).
+   */
   provider: string;
   /** The backend's model id (an Azure deployment name for `azure`). */
   backendModel: string;
@@ -67,6 +70,29 @@ export interface UsageRecord {
   usage: TokenUsage;
   /** Cost in US dollars; null when the price catalog does not know the model. */
   costUsd: number | null;
+}
+
+/**
+ * The provider of a request the proxy refused before routing it (a malformed body, a budget):
+ * no provider served it, and it cost nothing.
+ */
+export const REJECTED = "rejected";
+
+/** The status of a request the client cancelled (it went away before the answer ended). */
+export const CANCELLED_STATUS = 499;
+
+/**
+ * Whether a record is a failure. A client's cancel is not: it says nothing of the provider, and
+ * is counted apart ({@link cancelled}).
+ */
+export function failed(record: Pick<UsageRecord, "status" | "errorType">): boolean {
+  if (cancelled(record)) return false;
+  return record.status >= 400 || record.errorType !== undefined;
+}
+
+/** Whether the client cancelled the request. */
+export function cancelled(record: Pick<UsageRecord, "status">): boolean {
+  return record.status === CANCELLED_STATUS;
 }
 
 /** Usage with every count at zero. */

@@ -32,8 +32,10 @@ export interface UsageQuery {
 export interface UsageTotals {
   /** Requests recorded. */
   requests: number;
-  /** Requests that failed (an error status or an error event). */
+  /** Requests that failed (an error status or an error event); client cancels are not failures. */
   errors: number;
+  /** Requests the client cancelled (status 499), not in `errors`. */
+  cancelled: number;
   /** Uncached input tokens. */
   input_tokens: number;
   /** Output tokens. */
@@ -93,6 +95,7 @@ export function toTotals(c: Counts): UsageTotals {
   return {
     requests: c.requests,
     errors: c.errors,
+    cancelled: c.cancelled,
     input_tokens: c.input_tokens,
     output_tokens: c.output_tokens,
     cache_read_input_tokens: c.cache_read_input_tokens,
@@ -113,7 +116,8 @@ export function addCounts(a: Counts, b: Counts): Counts {
 function groupOf(row: TotalsRow, by: GroupBy): string {
   switch (by) {
     case "model":
-      return `${row.provider}/${row.model}`;
+      // Requests no provider served (refused, answered locally) are their provider alone.
+      return row.model ? `${row.provider}/${row.model}` : row.provider || "rejected";
     case "key":
       return row.key;
     case "session":

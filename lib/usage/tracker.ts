@@ -7,7 +7,7 @@
  */
 import type { Ledger } from "./ledger.ts";
 import { NANOS_PER_USD, priceNanos, priceNanosNow, type PriceQuery } from "./prices.ts";
-import type { UsageRecord } from "./record.ts";
+import { REJECTED, type UsageRecord } from "./record.ts";
 import { endRequestSpan } from "./telemetry.ts";
 import type { Span } from "@opentelemetry/api";
 
@@ -88,6 +88,8 @@ export class UsageTracker {
    */
   end(facts: UnpricedRecord, span?: Span): void {
     this.inFlight.delete(facts.requestId);
+    // Refused before routing: named as such (it costs nothing), not an empty provider.
+    if (!facts.provider) facts = { ...facts, provider: REJECTED };
     // Once the catalog and the ledger are ready, all of it happens here, without a promise.
     const nanos = this.#price(facts, priceNanosNow);
     if (nanos !== undefined && this.#opened) {
