@@ -8,6 +8,7 @@ import { health, totals } from "../lib/dashboard/stats.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { silentLogger } from "../lib/server/log.ts";
 import { testConfig } from "./helpers.ts";
+import { usdTicks } from "../lib/dashboard/ticks.js";
 import { Ledger } from "../lib/usage/ledger.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
 import { parseQuery, summarize } from "../lib/usage/summary.ts";
@@ -178,4 +179,20 @@ Deno.test("F4: requests refused before routing are a free 'rejected' group, not 
     ["rejected", 3, 0, 0],
   ]);
   assert.deepEqual(health(ended, Date.now()), [], "no provider's health is touched");
+});
+
+Deno.test("F29: the chart's USD axis labels keep enough digits to stay distinct", () => {
+  assert.deepEqual(usdTicks([0, 0.0002, 0.0004, 0.0006, 0.0008, 0.001]), [
+    "$0.0000",
+    "$0.0002",
+    "$0.0004",
+    "$0.0006",
+    "$0.0008",
+    "$0.0010",
+  ]);
+  assert.deepEqual(usdTicks([0, 0.5, 1, 1.5]), ["$0.0", "$0.5", "$1.0", "$1.5"]);
+  assert.deepEqual(usdTicks([0, 20, 40]), ["$0", "$20", "$40"]);
+  assert.deepEqual(usdTicks([0.1, 0.2, 0.30000000000000004]), ["$0.1", "$0.2", "$0.3"]);
+  const labels = usdTicks([0, 0.00025, 0.0005, 0.00075, 0.001]);
+  assert.equal(new Set(labels).size, labels.length, labels.join(", "));
 });

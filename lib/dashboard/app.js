@@ -2,6 +2,7 @@
 // can travel in a header) and renders what it says. Every value goes in with textContent: model
 // names and session ids come from clients and must never become markup.
 /* global uPlot */
+import { usdTicks } from "./ticks.js";
 
 const KEY = "ccproxy-key";
 const state = {
@@ -195,7 +196,14 @@ function renderChart() {
       axes: [
         {},
         { scale: "n", label: "requests" },
-        { scale: "usd", side: 1, label: "USD", grid: { show: false } },
+        {
+          scale: "usd",
+          side: 1,
+          label: "USD",
+          grid: { show: false },
+          values: (_, splits) => usdTicks(splits),
+          size: 70,
+        },
       ],
       scales: { n: { range: (_, __, max) => [0, Math.max(1, max)] } },
     },

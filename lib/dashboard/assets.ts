@@ -10,11 +10,13 @@ import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
 import appJs from "./app.js" with { type: "text" };
 import pageHtml from "./page.html" with { type: "text" };
+import ticksJs from "./ticks.js" with { type: "text" };
 
 /** Path → [content type, body] of every static dashboard file. */
 export const ASSETS: Readonly<Record<string, readonly [string, string]>> = {
   "/dashboard": ["text/html; charset=utf-8", pageHtml],
   "/dashboard/app.js": ["text/javascript; charset=utf-8", appJs],
+  "/dashboard/ticks.js": ["text/javascript; charset=utf-8", ticksJs],
   "/dashboard/uplot.js": ["text/javascript; charset=utf-8", uplotJs],
   "/dashboard/uplot.css": ["text/css; charset=utf-8", uplotCss],
 };
