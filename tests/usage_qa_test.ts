@@ -196,3 +196,70 @@ Deno.test("F29: the chart's USD axis labels keep enough digits to stay distinct"
   const labels = usdTicks([0, 0.00025, 0.0005, 0.00075, 0.001]);
   assert.equal(new Set(labels).size, labels.length, labels.join(", "));
 });
+
+/** Reads one SSE event block from a feed. */
+async function nextEvent(reader: ReadableStreamDefaultReader<string>) {
+  const block = (await reader.read()).value!;
+  return /^event: (.*)$/m.exec(block)![1];
+}
+
+function feedReader(feed: DashboardFeed) {
+  return feed.response().body!.pipeThrough(new TextDecoderStream()).getReader();
+}
+
+Deno.test("F16: the totals are computed once per tick for every open feed", async () => {
+  const usage = new UsageTracker();
+  const feed = new DashboardFeed({ usage, routes: () => [], version: "test" });
+  const readers = [];
+  for (let i = 0; i < 5; i++) {
+    const reader = feedReader(feed);
+    assert.equal(await nextEvent(reader), "snapshot");
+    readers.push(reader);
+  }
+  let computed = 0;
+  const stats = feed.stats.bind(feed);
+  feed.stats = () => (computed++, stats());
+  const { costUsd: _, ...facts } = rec({ provider: "local", backendModel: "" });
+  usage.end(facts);
+  for (const reader of readers) {
+    assert.equal(await nextEvent(reader), "end");
+    assert.equal(await nextEvent(reader), "totals");
+  }
+  assert.equal(computed, 1, "one computation shared by the five pages");
+  for (const reader of readers) await reader.cancel();
+  assert.equal(feed.feeds, 0);
+});
+
+Deno.test("F16: feeds past the cap get a 429; a feed that never reads is dropped at its bound", async () => {
+  const usage = new UsageTracker();
+  const feed = new DashboardFeed({
+    usage,
+    routes: () => [],
+    version: "test",
+    maxFeeds: 2,
+    maxQueuedBytes: 20_000,
+  });
+  const reading = feedReader(feed);
+  const idle = feed.response().body!.getReader();
+  assert.throws(() => feed.response(), (e: unknown) => e instanceof ProxyError && e.status === 429);
+  assert.equal(await nextEvent(reading), "snapshot");
+  assert.ok((await idle.read()).value, "the idle page got its snapshot");
+  // The idle page reads nothing more: its queue fills, and it is dropped.
+  for (let i = 0; i < 100; i++) {
+    const { costUsd: _, ...facts } = rec({
+      provider: "local",
+      backendModel: "",
+      model: "m".repeat(500),
+    });
+    usage.end(facts);
+    let event;
+    do event = await nextEvent(reading); while (event === "totals");
+    assert.equal(event, "end", "the reading page follows");
+  }
+  await assert.rejects(idle.read(), /reads too slowly/);
+  assert.equal(feed.feeds, 1, "the idle feed no longer counts");
+  const again = feedReader(feed);
+  assert.equal(await nextEvent(again), "snapshot", "its place is free again");
+  await again.cancel();
+  await reading.cancel();
+});

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { ProxyError } from "../anthropic/errors.ts";
 import type { UsageRecord } from "../usage/record.ts";
 import type { UsageTracker } from "../usage/tracker.ts";
 import { health, hourly, totals } from "./stats.ts";
@@ -33,6 +34,10 @@ export interface DashboardFeedOptions {
   now?: () => number;
   /** Most records kept in memory (default 50 000). */
   maxRecords?: number;
+  /** Most feeds open at once (default 32); past it a page gets a 429. */
+  maxFeeds?: number;
+  /** Bytes a feed may have waiting unread beyond its snapshot (default 4 MiB); past them it ends. */
+  maxQueuedBytes?: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -40,17 +45,82 @@ const RECENT = 50;
 const TOTALS_EVERY_MS = 500;
 const PING_EVERY_MS = 15_000;
 const encoder = new TextEncoder();
+const PING = encoder.encode(": ping\n\n");
+/** Bytes a page's feed may have waiting unread; past them the feed is dropped. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+/** Feeds open at once, at most (by default). */
+const MAX_FEEDS = 32;
+
+/** One SSE event, encoded. */
+function encodeEvent(event: string, data: unknown): Uint8Array {
+  return encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
 
 /** The dashboard's data and its SSE feed. */
 export class DashboardFeed {
   readonly #options: DashboardFeedOptions;
   readonly #now: () => number;
   #records: UsageRecord[] = [];
+  #open = 0;
+  readonly #subscribers = new Set<(bytes: Uint8Array) => void>();
+  #unlisten?: () => void;
+  #ping?: ReturnType<typeof setInterval>;
+  #pending?: ReturnType<typeof setTimeout>;
+  #lastTotals = 0;
+  #every = TOTALS_EVERY_MS;
   #loaded?: Promise<void>;
 
   constructor(options: DashboardFeedOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Open feeds (their snapshot being built included). */
+  get feeds(): number {
+    return this.#open;
+  }
+
+  /**
+   * Starts sending events to `subscriber`. One listener and one timer serve every open page: an
+   * event, the totals and the ping are computed and encoded once, whatever the number of pages.
+   */
+  #attach(subscriber: (bytes: Uint8Array) => void): void {
+    this.#subscribers.add(subscriber);
+    if (this.#subscribers.size > 1) return;
+    this.#unlisten = this.#options.usage.listen((event) => {
+      // The feed's own record list takes the end first (it listens first), then the pages.
+      queueMicrotask(() => {
+        if (event.type === "start") return this.#broadcast(encodeEvent("start", event.request));
+        this.#broadcast(encodeEvent("end", event.record));
+        if (this.#pending !== undefined || !this.#subscribers.size) return;
+        const wait = Math.max(0, this.#lastTotals + this.#every - this.#now());
+        this.#pending = setTimeout(() => this.#pushTotals(), wait);
+      });
+    });
+    this.#ping = setInterval(() => this.#broadcast(PING), PING_EVERY_MS);
+  }
+
+  /** Stops sending to `subscriber`; the last one stops the listener and the timers. */
+  #detach(subscriber: (bytes: Uint8Array) => void): void {
+    if (!this.#subscribers.delete(subscriber) || this.#subscribers.size) return;
+    this.#unlisten?.();
+    this.#unlisten = undefined;
+    clearInterval(this.#ping);
+    clearTimeout(this.#pending);
+    this.#pending = undefined;
+  }
+
+  #broadcast(bytes: Uint8Array): void {
+    for (const subscriber of [...this.#subscribers]) subscriber(bytes);
+  }
+
+  #pushTotals(): void {
+    this.#pending = undefined;
+    this.#lastTotals = this.#now();
+    const began = performance.now();
+    this.#broadcast(encodeEvent("totals", this.stats()));
+    // With many records the totals take a while: the open pages then cost at most ~5% CPU.
+    this.#every = Math.min(10_000, Math.max(TOTALS_EVERY_MS, 20 * (performance.now() - began)));
   }
 
   /** Loads the last 30 days once, and keeps every later record. */
@@ -116,54 +186,57 @@ export class DashboardFeed {
     };
   }
 
-  /** The SSE response for one page; it ends when the page goes away. */
+  /**
+   * The SSE response for one page; it ends when the page goes away. Past {@link
+   * DashboardFeedOptions.maxFeeds} open feeds it throws a 429 instead.
+   */
   response(): Response {
-    let stop = () => {};
-    const body = new ReadableStream<Uint8Array>({
-      start: async (controller) => {
-        let open = true;
-        const send = (event: string, data: unknown) => {
-          if (open) {
-            controller.enqueue(
-              encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`),
-            );
+    const maxFeeds = this.#options.maxFeeds ?? MAX_FEEDS;
+    if (this.#open >= maxFeeds) {
+      throw new ProxyError(
+        "rate_limit_error",
+        `dashboard: ${maxFeeds} feeds are open already (the most it serves); close a page`,
+      );
+    }
+    this.#open++;
+    let subscriber: ((bytes: Uint8Array) => void) | undefined;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      this.#open--;
+      if (subscriber) this.#detach(subscriber);
+    };
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: async (controller) => {
+          let snapshot;
+          try {
+            snapshot = await this.snapshot();
+          } catch (error) {
+            end();
+            throw error;
           }
-        };
-        let pending: ReturnType<typeof setTimeout> | undefined;
-        let lastTotals = 0;
-        let every = TOTALS_EVERY_MS;
-        const pushTotals = () => {
-          pending = undefined;
-          lastTotals = this.#now();
-          const began = performance.now();
-          send("totals", this.stats());
-          // With many records the totals take a while: an open page then costs at most ~5% CPU.
-          every = Math.min(10_000, Math.max(TOTALS_EVERY_MS, 20 * (performance.now() - began)));
-        };
-        const unlisten = this.#options.usage.listen((event) => {
-          // The feed's own record list takes the end first (it listens first), then the page.
-          queueMicrotask(() => {
-            if (event.type === "start") return send("start", event.request);
-            send("end", event.record);
-            if (pending !== undefined) return;
-            const wait = Math.max(0, lastTotals + every - this.#now());
-            pending = setTimeout(pushTotals, wait);
-          });
-        });
-        const ping = setInterval(
-          () => open && controller.enqueue(encoder.encode(": ping\n\n")),
-          PING_EVERY_MS,
-        );
-        stop = () => {
-          open = false;
-          unlisten();
-          clearInterval(ping);
-          clearTimeout(pending);
-        };
-        send("snapshot", await this.snapshot());
+          if (ended) return;
+          const first = encodeEvent("snapshot", snapshot);
+          controller.enqueue(first);
+          subscriber = (bytes) => {
+            // A page that does not read: its queue is bounded (beyond the snapshot), then it is
+            // dropped; it reconnects and starts again from a snapshot once it reads again.
+            if ((controller.desiredSize ?? 0) < -first.byteLength) {
+              end();
+              return controller.error(new Error("dashboard feed: the page reads too slowly"));
+            }
+            controller.enqueue(bytes);
+          };
+          this.#attach(subscriber);
+        },
+        cancel: end,
       },
-      cancel: () => stop(),
-    });
+      new ByteLengthQueuingStrategy({
+        highWaterMark: this.#options.maxQueuedBytes ?? MAX_QUEUED_BYTES,
+      }),
+    );
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream",
