@@ -83,6 +83,11 @@ export interface Config {
   budgetUsdPerDay?: number;
   /** Monthly spending limit of each key in USD (`BUDGET_USD_PER_MONTH`), UTC months. */
   budgetUsdPerMonth?: number;
+  /**
+   * Names of the keys that see every key's usage on `/v1/usage` and the dashboard (`ADMIN_KEYS`);
+   * the other keys see only their own.
+   */
+  adminKeys: string[];
   /** Origins whose pages may call the API from a browser (`CORS_ORIGINS`); none by default. */
   corsOrigins: string[];
   /** Host names accepted besides the loopback ones while listening on loopback (`ALLOWED_HOSTS`). */
@@ -268,6 +273,7 @@ const EnvSchema = z.object({
   USAGE_DB: optional,
   BUDGET_USD_PER_DAY: usd("BUDGET_USD_PER_DAY"),
   BUDGET_USD_PER_MONTH: usd("BUDGET_USD_PER_MONTH"),
+  ADMIN_KEYS: optional,
   USAGE_RETENTION_DAYS: whole("USAGE_RETENTION_DAYS", "days"),
   AZURE_DEPLOYMENT_MODELS: pairs(
     "AZURE_DEPLOYMENT_MODELS",
@@ -436,6 +442,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     budgetUsdPerMonth: e.BUDGET_USD_PER_MONTH === undefined
       ? undefined
       : Number(e.BUDGET_USD_PER_MONTH),
+    adminKeys: list(e.ADMIN_KEYS ?? ""),
     corsOrigins: list(e.CORS_ORIGINS ?? "").map((o) => new URL(o).origin),
     allowedHosts: list(e.ALLOWED_HOSTS ?? "").map((h) => h.toLowerCase()),
     allowUnauthenticated: /^(true|1|yes)$/i.test(e.ALLOW_UNAUTHENTICATED ?? ""),
@@ -473,6 +480,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       problems.push(
         `AZURE_OPENAI_ENDPOINT is required when ${where} (https://<resource>.openai.azure.com)`,
       );
+    }
+  }
+  for (const name of config.adminKeys) {
+    if (!config.clientKeys.some((key) => key.name === name)) {
+      problems.push(`ADMIN_KEYS names ${name}, which is not a key name in PROXY_API_KEY`);
     }
   }
   // A task route may name a provider that is neither preferred nor a fallback: it needs its key.

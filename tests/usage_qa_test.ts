@@ -3,6 +3,7 @@
  * each test names its finding and fails without its fix.
  */
 import assert from "node:assert/strict";
+import { createFakeUpstream, textReply } from "../bench/fake_upstream.ts";
 import { DashboardFeed } from "../lib/dashboard/feed.ts";
 import { health, totals } from "../lib/dashboard/stats.ts";
 import { createHandler } from "../lib/server/handler.ts";
@@ -218,7 +219,7 @@ Deno.test("F16: the totals are computed once per tick for every open feed", asyn
   }
   let computed = 0;
   const stats = feed.stats.bind(feed);
-  feed.stats = () => (computed++, stats());
+  feed.stats = (scope) => (computed++, stats(scope));
   const { costUsd: _, ...facts } = rec({ provider: "local", backendModel: "" });
   usage.end(facts);
   for (const reader of readers) {
@@ -262,4 +263,101 @@ Deno.test("F16: feeds past the cap get a 429; a feed that never reads is dropped
   assert.equal(await nextEvent(again), "snapshot", "its place is free again");
   await again.cancel();
   await reading.cancel();
+});
+
+Deno.test("F28: a key outside ADMIN_KEYS sees only its own usage on /v1/usage and the dashboard", async () => {
+  const KEYS = {
+    alice: "key-alice-0001-abcdef",
+    bob: "key-bob-00002-abcdef",
+    carol: "key-carol-003-abcdef",
+  };
+  assert.throws(
+    () => testConfig({ PROXY_API_KEY: `alice=${KEYS.alice}`, ADMIN_KEYS: "dave" }),
+    /ADMIN_KEYS names dave/,
+  );
+  const { ledger } = await tempLedger();
+  const usage = new UsageTracker({ ledger });
+  const upstream = createFakeUpstream(() => textReply(["ok"]));
+  const config = testConfig({
+    PROXY_API_KEY: Object.entries(KEYS).map(([name, key]) => `${name}=${key}`).join(","),
+    ADMIN_KEYS: "carol",
+  });
+  const handler = createHandler(config, { fetch: upstream.fetch, logger: silentLogger, usage });
+  const ask = async (key: string, session: string) => {
+    const response = await handler(
+      new Request("http://127.0.0.1/v1/messages", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-api-key": key,
+          "x-claude-code-session-id": session,
+        },
+        body: JSON.stringify({
+          model: "claude-opus-5-5",
+          max_tokens: 20,
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      }),
+    );
+    assert.equal(response.status, 200);
+    return response.headers.get("request-id")!;
+  };
+  const feedOf = async (key: string) => {
+    const response = await handler(
+      new Request("http://127.0.0.1/dashboard/feed", { headers: { "x-api-key": key } }),
+    );
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const block = (await reader.read()).value!;
+    return { reader, snapshot: JSON.parse(/^data: (.*)$/m.exec(block)![1]) };
+  };
+  try {
+    await ask(KEYS.alice, "alice-session");
+    const bobs = await ask(KEYS.bob, "bob-session");
+    await usage.settled();
+    const summary = async (key: string, query: string) => {
+      const response = await handler(
+        new Request(`http://127.0.0.1/v1/usage?${query}`, { headers: { "x-api-key": key } }),
+      );
+      assert.equal(response.status, 200);
+      return await response.json();
+    };
+    const alices = await summary(KEYS.alice, "group_by=key");
+    assert.deepEqual(alices.groups.map((g: { group: string }) => g.group), ["alice"]);
+    assert.deepEqual([alices.totals.requests, alices.key, alices.last.request_id !== bobs], [
+      1,
+      "alice",
+      true,
+    ]);
+    const sessions = await summary(KEYS.alice, "group_by=session");
+    assert.deepEqual(sessions.groups.map((g: { group: string }) => g.group), ["alice-session"]);
+    assert.equal((await summary(KEYS.alice, "session=bob-session")).totals.requests, 0);
+    assert.equal((await summary(KEYS.alice, "session=bob-session")).last, null);
+    const carols = await summary(KEYS.carol, "group_by=key");
+    assert.deepEqual(carols.groups.map((g: { group: string }) => g.group).sort(), ["alice", "bob"]);
+    assert.equal(carols.key, null);
+
+    const alice = await feedOf(KEYS.alice);
+    assert.equal(alice.snapshot.scope, "alice");
+    assert.deepEqual(alice.snapshot.recent.map((r: UsageRecord) => r.key), ["alice"]);
+    assert.deepEqual(
+      alice.snapshot.totals.today.session.map((g: { group: string }) => g.group),
+      ["alice-session"],
+    );
+    const carol = await feedOf(KEYS.carol);
+    assert.deepEqual(carol.snapshot.recent.map((r: UsageRecord) => r.key).sort(), ["alice", "bob"]);
+    // Live: bob's request does not reach alice's page; her own does.
+    await ask(KEYS.bob, "bob-session");
+    const own = await ask(KEYS.alice, "alice-session");
+    let block;
+    do {
+      block = (await alice.reader.read()).value!;
+      assert.ok(!block.includes('"key":"bob"'), "nothing of bob's reaches alice's page");
+    } while (!block.startsWith("event: start"));
+    assert.ok(block.includes(own), "the first request alice's page sees is her own");
+    await alice.reader.cancel();
+    await carol.reader.cancel();
+    await usage.settled();
+  } finally {
+    await ledger.close();
+  }
 });

@@ -57,7 +57,9 @@ async function history() {
 Deno.test("GET /v1/usage sums the ledger per group, per session, over days", async (t) => {
   const { ledger } = await history();
   const usage = new UsageTracker({ ledger });
-  const handler = createHandler(testConfig({ PROXY_API_KEY: "alice=key-alice-01-abcdef" }), {
+  // alice is an admin: she reads every key's usage (see tests/usage_qa_test.ts for the others).
+  const config = testConfig({ PROXY_API_KEY: "alice=key-alice-01-abcdef", ADMIN_KEYS: "alice" });
+  const handler = createHandler(config, {
     logger: silentLogger,
     usage,
   });

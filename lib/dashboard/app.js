@@ -216,9 +216,10 @@ function handle(event, data) {
   switch (event) {
     case "snapshot":
       $("version").textContent = `v${data.version}`;
-      $("ledger").textContent = data.ledger === "on"
-        ? "ledger on"
-        : "ledger off (since start only)";
+      $("ledger").textContent =
+        (data.ledger === "on" ? "ledger on" : "ledger off (since start only)") +
+        // A key outside ADMIN_KEYS sees only its own requests.
+        (data.scope ? ` · key ${data.scope} only` : "");
       state.inflight = new Map(data.inflight.map((r) => [r.requestId, r]));
       state.recent = data.recent;
       state.routes = data.routes;

@@ -51,6 +51,22 @@ const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 /** Feeds open at once, at most (by default). */
 const MAX_FEEDS = 32;
 
+/** Sends one encoded event to one page. */
+type Subscriber = (bytes: Uint8Array) => void;
+
+/** The newest `count` of `records` that `keep` keeps, newest first. */
+function newest(
+  records: UsageRecord[],
+  count: number,
+  keep: (r: UsageRecord) => boolean,
+): UsageRecord[] {
+  const out: UsageRecord[] = [];
+  for (let i = records.length - 1; i >= 0 && out.length < count; i--) {
+    if (keep(records[i])) out.push(records[i]);
+  }
+  return out;
+}
+
 /** One SSE event, encoded. */
 function encodeEvent(event: string, data: unknown): Uint8Array {
   return encoder.encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -62,7 +78,8 @@ export class DashboardFeed {
   readonly #now: () => number;
   #records: UsageRecord[] = [];
   #open = 0;
-  readonly #subscribers = new Set<(bytes: Uint8Array) => void>();
+  /** Each open page's sender, and the key whose requests it may see (undefined: every key's). */
+  readonly #subscribers = new Map<Subscriber, string | undefined>();
   #unlisten?: () => void;
   #ping?: ReturnType<typeof setInterval>;
   #pending?: ReturnType<typeof setTimeout>;
@@ -84,24 +101,26 @@ export class DashboardFeed {
    * Starts sending events to `subscriber`. One listener and one timer serve every open page: an
    * event, the totals and the ping are computed and encoded once, whatever the number of pages.
    */
-  #attach(subscriber: (bytes: Uint8Array) => void): void {
-    this.#subscribers.add(subscriber);
+  #attach(subscriber: Subscriber, scope: string | undefined): void {
+    this.#subscribers.set(subscriber, scope);
     if (this.#subscribers.size > 1) return;
     this.#unlisten = this.#options.usage.listen((event) => {
       // The feed's own record list takes the end first (it listens first), then the pages.
       queueMicrotask(() => {
-        if (event.type === "start") return this.#broadcast(encodeEvent("start", event.request));
-        this.#broadcast(encodeEvent("end", event.record));
+        if (event.type === "start") {
+          return this.#broadcast(encodeEvent("start", event.request), event.request.key);
+        }
+        this.#broadcast(encodeEvent("end", event.record), event.record.key);
         if (this.#pending !== undefined || !this.#subscribers.size) return;
         const wait = Math.max(0, this.#lastTotals + this.#every - this.#now());
         this.#pending = setTimeout(() => this.#pushTotals(), wait);
       });
     });
-    this.#ping = setInterval(() => this.#broadcast(PING), PING_EVERY_MS);
+    this.#ping = setInterval(() => this.#broadcast(PING, null), PING_EVERY_MS);
   }
 
   /** Stops sending to `subscriber`; the last one stops the listener and the timers. */
-  #detach(subscriber: (bytes: Uint8Array) => void): void {
+  #detach(subscriber: Subscriber): void {
     if (!this.#subscribers.delete(subscriber) || this.#subscribers.size) return;
     this.#unlisten?.();
     this.#unlisten = undefined;
@@ -110,15 +129,22 @@ export class DashboardFeed {
     this.#pending = undefined;
   }
 
-  #broadcast(bytes: Uint8Array): void {
-    for (const subscriber of [...this.#subscribers]) subscriber(bytes);
+  /** Sends `bytes` to every page (`owner` null), or to the pages that may see `owner`'s requests. */
+  #broadcast(bytes: Uint8Array, owner: string | null): void {
+    for (const [subscriber, scope] of [...this.#subscribers]) {
+      if (owner === null || scope === undefined || scope === owner) subscriber(bytes);
+    }
   }
 
   #pushTotals(): void {
     this.#pending = undefined;
     this.#lastTotals = this.#now();
     const began = performance.now();
-    this.#broadcast(encodeEvent("totals", this.stats()));
+    // Once per view (every key's, or one key's), whatever the number of pages showing it.
+    for (const scope of new Set(this.#subscribers.values())) {
+      const bytes = encodeEvent("totals", this.stats(scope));
+      for (const [subscriber, its] of [...this.#subscribers]) if (its === scope) subscriber(bytes);
+    }
     // With many records the totals take a while: the open pages then cost at most ~5% CPU.
     this.#every = Math.min(10_000, Math.max(TOTALS_EVERY_MS, 20 * (performance.now() - began)));
   }
@@ -156,14 +182,16 @@ export class DashboardFeed {
     if (this.#records.length > max * 1.1) this.#records = this.#records.slice(-max);
   }
 
-  /** Totals, the hourly chart and provider health, as of now. */
-  stats(): {
+  /** Totals, the hourly chart and provider health, as of now (of one key's requests, with `scope`). */
+  stats(scope?: string): {
     totals: ReturnType<typeof totals>;
     hourly: ReturnType<typeof hourly>;
     health: ReturnType<typeof health>;
   } {
     const now = this.#now();
-    const recent = this.#records.filter((r) => r.time >= now - 30 * DAY_MS);
+    const recent = this.#records.filter((r) =>
+      r.time >= now - 30 * DAY_MS && (scope === undefined || r.key === scope)
+    );
     return {
       totals: totals(recent, now),
       hourly: hourly(recent, now),
@@ -171,26 +199,29 @@ export class DashboardFeed {
     };
   }
 
-  /** Everything the page shows, as of now. */
-  async snapshot(): Promise<Record<string, unknown>> {
+  /** Everything the page shows, as of now (of one key's requests, with `scope`). */
+  async snapshot(scope?: string): Promise<Record<string, unknown>> {
     await this.#load();
     const ledger = await this.#options.usage.ledger();
+    const mine = (r: { key: string }) => scope === undefined || r.key === scope;
     return {
       version: this.#options.version,
       now: this.#now(),
       ledger: ledger ? "on" : "off",
-      inflight: [...this.#options.usage.inFlight.values()],
-      recent: this.#records.slice(-RECENT).reverse(),
+      scope: scope ?? null,
+      inflight: [...this.#options.usage.inFlight.values()].filter(mine),
+      recent: newest(this.#records, RECENT, mine),
       routes: this.#options.routes(),
-      ...this.stats(),
+      ...this.stats(scope),
     };
   }
 
   /**
-   * The SSE response for one page; it ends when the page goes away. Past {@link
-   * DashboardFeedOptions.maxFeeds} open feeds it throws a 429 instead.
+   * The SSE response for one page; it ends when the page goes away. With `scope` the page sees
+   * only that key's requests. Past {@link DashboardFeedOptions.maxFeeds} open feeds it throws a
+   * 429 instead.
    */
-  response(): Response {
+  response(scope?: string): Response {
     const maxFeeds = this.#options.maxFeeds ?? MAX_FEEDS;
     if (this.#open >= maxFeeds) {
       throw new ProxyError(
@@ -199,7 +230,7 @@ export class DashboardFeed {
       );
     }
     this.#open++;
-    let subscriber: ((bytes: Uint8Array) => void) | undefined;
+    let subscriber: Subscriber | undefined;
     let ended = false;
     const end = () => {
       if (ended) return;
@@ -212,7 +243,7 @@ export class DashboardFeed {
         start: async (controller) => {
           let snapshot;
           try {
-            snapshot = await this.snapshot();
+            snapshot = await this.snapshot(scope);
           } catch (error) {
             end();
             throw error;
@@ -229,7 +260,7 @@ export class DashboardFeed {
             }
             controller.enqueue(bytes);
           };
-          this.#attach(subscriber);
+          this.#attach(subscriber, scope);
         },
         cancel: end,
       },

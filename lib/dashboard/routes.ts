@@ -7,6 +7,7 @@
  */
 import { ProxyError } from "../anthropic/errors.ts";
 import { authenticate, type ClientKey } from "../server/auth.ts";
+import { usageScope } from "../usage/access.ts";
 import type { DashboardFeed } from "./feed.ts";
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i;
@@ -24,6 +25,8 @@ export function isLoopback(request: Request, info?: Deno.ServeHandlerInfo): bool
 export interface DashboardOptions {
   /** Client keys; empty: loopback only. */
   keys: readonly ClientKey[];
+  /** Names of the keys that see every key's requests (`ADMIN_KEYS`); the others see their own. */
+  admins?: readonly string[];
   /** The feed (created on first use). */
   feed: () => DashboardFeed;
   /** Connection facts from `Deno.serve`. */
@@ -65,8 +68,9 @@ export async function serveDashboard(
     });
   }
   if (path === "/dashboard/feed") {
-    authenticate(request.headers, options.keys);
-    return options.feed().response();
+    const name = authenticate(request.headers, options.keys);
+    const scope = usageScope({ clientKeys: options.keys, adminKeys: options.admins ?? [] }, name);
+    return options.feed().response(scope);
   }
   let assets;
   try {

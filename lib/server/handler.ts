@@ -38,6 +38,7 @@ import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
 import { checkBudget } from "../usage/budgets.ts";
 import { parseQuery, summarize } from "../usage/summary.ts";
+import { usageScope } from "../usage/access.ts";
 import { DashboardFeed, type RouteRow } from "../dashboard/feed.ts";
 import { serveDashboard } from "../dashboard/routes.ts";
 import { startRequestSpan, withSpan } from "../usage/telemetry.ts";
@@ -147,7 +148,12 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
       // The rules against browsers guard every route, the dashboard's too.
       response = checkExposure(request, ctx.exposure) ??
         (url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/")
-          ? await serveDashboard(request, url.pathname, { keys: config.clientKeys, feed, info })
+          ? await serveDashboard(request, url.pathname, {
+            keys: config.clientKeys,
+            admins: config.adminKeys,
+            feed,
+            info,
+          })
           : await withSpan(entry.span, () => dispatch(request, url, entry, ctx)));
     } catch (error) {
       response = errorResponse(clientGone(error, request) ?? error, entry, ctx);
@@ -339,14 +345,16 @@ function dispatch(
     case "/v1/messages/count_tokens":
       return handleCountTokens(request, entry, ctx);
     case "/v1/usage":
-      return usageAnswer(url, ctx);
+      return usageAnswer(url, ctx, key!);
   }
   return handleMessages(request, entry, ctx);
 }
 
 /** `GET /v1/usage`: the ledger's totals as JSON; a 404 when the ledger is off. */
-async function usageAnswer(url: URL, ctx: ServerContext): Promise<Response> {
+async function usageAnswer(url: URL, ctx: ServerContext, key: string): Promise<Response> {
   const query = parseQuery(url.searchParams, { retentionDays: ctx.config.usageRetentionDays });
+  // A key outside ADMIN_KEYS reads only its own usage.
+  query.key = usageScope(ctx.config, key);
   const ledger = await ctx.usage.ledger();
   if (!ledger) throw new ProxyError("not_found_error", "usage: the ledger is off (USAGE_DB)");
   return json(await summarize(ledger, query));

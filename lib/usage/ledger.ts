@@ -83,8 +83,8 @@ const VALUE_SPAN_MS = 60_000;
 
 /**
  * How many of `batch`'s first records one atomic write can take: each value of
- * {@link PER_VALUE} records is one mutation, each session's last record one, each new row ten sums,
- * each key's day and month spend two.
+ * {@link PER_VALUE} records is one mutation, each session's last record one, each new row a sum per
+ * counter, each key's last record and its day and month spend three.
  */
 function fitting(batch: UsageRecord[]): number {
   const rows = new Set<string>();
@@ -95,7 +95,7 @@ function fitting(batch: UsageRecord[]): number {
     others.add(`s\0${r.session}`);
     others.add(`k\0${r.key}`);
     const mutations = Math.ceil((i + 1) / PER_VALUE) + rows.size * COUNTERS.length +
-      others.size * 2;
+      others.size * 3;
     if (mutations > MAX_MUTATIONS) return Math.max(1, i);
   }
   return batch.length;
@@ -257,6 +257,7 @@ export class Ledger {
       else spend.set(id, { key, nanos });
     };
     const lastOf = new Map<string, UsageRecord>();
+    const lastOfKey = new Map<string, UsageRecord>();
     const days = new DayCache();
     for (const record of batch) {
       const day = days.day(record.time);
@@ -273,6 +274,7 @@ export class Ledger {
         });
       }
       if (record.session) lastOf.set(record.session, record);
+      lastOfKey.set(record.key, record);
       if (counts.cost_nanos) {
         addSpend([ROOT, "bd", day, record.key], counts.cost_nanos);
         addSpend([ROOT, "bm", day.slice(0, 7), record.key], counts.cost_nanos);
@@ -281,6 +283,10 @@ export class Ledger {
     // The newest record of each session, for a status line that asks often.
     for (const [session, record] of lastOf) {
       op.set([ROOT, "last", session], record, { expireIn: this.#retentionMs });
+    }
+    // And of each key, for a key that may read only its own usage.
+    for (const [key, record] of lastOfKey) {
+      op.set([ROOT, "lastkey", key], record, { expireIn: this.#retentionMs });
     }
     for (const { key, counts } of rows.values()) {
       for (const counter of COUNTERS) {
@@ -361,6 +367,11 @@ export class Ledger {
       return recordsOf(entry.value).reduce((a, b) => b.time >= a.time ? b : a);
     }
     return undefined;
+  }
+
+  /** The newest record of the key named `key`. */
+  async lastOfKey(key: string): Promise<UsageRecord | undefined> {
+    return (await this.#kv.get<UsageRecord>([ROOT, "lastkey", key])).value ?? undefined;
   }
 
   /** What `key` has spent in USD on the UTC day and in the UTC month of `now`. */

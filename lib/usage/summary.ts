@@ -26,6 +26,8 @@ export interface UsageQuery {
   groupBy?: GroupBy;
   /** Only this Claude Code session. */
   session?: string;
+  /** Only this key's requests (a key that is not in `ADMIN_KEYS` reads only its own). */
+  key?: string;
 }
 
 /** Totals of a set of requests, as JSON. */
@@ -64,6 +66,8 @@ export interface UsageSummary {
   group_by: GroupBy | null;
   /** The session filter, or null. */
   session: string | null;
+  /** The key filter, or null (every key's requests). */
+  key: string | null;
   /** Everything in the range. */
   totals: UsageTotals;
   /** Per group (empty without `group_by`), most expensive first. */
@@ -138,6 +142,7 @@ export function summarizeRows(
   const total = zeroCounts();
   const groups = new Map<string, Counts>();
   for (const row of rows) {
+    if (query.key !== undefined && row.key !== query.key) continue;
     addCounts(total, row.counts);
     if (!query.groupBy) continue;
     const name = groupOf(row, query.groupBy);
@@ -151,6 +156,7 @@ export function summarizeRows(
     to: query.to,
     group_by: query.groupBy ?? null,
     session: query.session ?? null,
+    key: query.key ?? null,
     totals: toTotals(total),
     groups: ordered.map(([group, counts]) => ({ group, ...toTotals(counts) })),
     last: last ? lastRequest(last) : null,
@@ -174,9 +180,12 @@ export function lastRequest(record: UsageRecord): LastRequest {
 export async function summarize(ledger: Ledger, query: UsageQuery): Promise<UsageSummary> {
   const [rows, last] = await Promise.all([
     ledger.totals(query.from, query.to, query.session),
-    ledger.last(query.session),
+    query.key !== undefined && query.session === undefined
+      ? ledger.lastOfKey(query.key)
+      : ledger.last(query.session),
   ]);
-  const inRange = last && dayOf(last.time) >= query.from && dayOf(last.time) <= query.to;
+  const inRange = last && dayOf(last.time) >= query.from && dayOf(last.time) <= query.to &&
+    (query.key === undefined || last.key === query.key);
   return summarizeRows(rows, query, inRange ? last : undefined);
 }
 
