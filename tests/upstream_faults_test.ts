@@ -4,6 +4,7 @@ import { redact } from "../lib/server/redact.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import type { RequestRecord } from "../lib/server/request_record.ts";
+import { MAX_SSE_EVENT_CHARS } from "../lib/upstream/sse_reader.ts";
 import { testConfig } from "./helpers.ts";
 
 const BODY = { model: "x", max_tokens: 100, messages: [{ role: "user", content: "hi" }] };
@@ -153,6 +154,46 @@ Deno.test("F18: passthrough usage folds message_start's counts with message_delt
       assert.equal(records.length, 1);
       assert.deepEqual(records[0].usage, expected);
       assert.ok(!lines.join("\n").includes("in=undefined"), lines.join("\n"));
+    });
+  }
+});
+
+Deno.test("F6: an upstream event that never ends is cut at MAX_SSE_EVENT_CHARS", async (t) => {
+  for (const stream of [false, true]) {
+    await t.step(stream ? "streaming" : "non-streaming", async () => {
+      let sent = 0;
+      const piece = new TextEncoder().encode("x".repeat(1024 * 1024));
+      // `data: ` and then 60 MiB without a line break, made only as fast as it is read.
+      const upstream: typeof fetch = () => {
+        let first = true;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent >= 60 * piece.length) return controller.close();
+            const chunk = first ? new TextEncoder().encode('data: {"choices":"') : piece;
+            first = false;
+            sent += chunk.length;
+            controller.enqueue(chunk);
+          },
+        }, { highWaterMark: 0 });
+        return Promise.resolve(
+          new Response(body, { headers: { "content-type": "text/event-stream" } }),
+        );
+      };
+      const handler = createHandler(testConfig({ USAGE_DB: "off" }), {
+        fetch: upstream,
+        logger: createLogger({ write: () => {} }),
+      });
+      const response = await handler(
+        new Request("http://localhost:8082/v1/messages", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ ...BODY, model: "openai/gpt-4.1", stream }),
+        }),
+      );
+      const text = await response.text();
+      assert.match(text, /api_error/);
+      assert.match(text, new RegExp(`more than ${MAX_SSE_EVENT_CHARS} characters`));
+      assert.ok(sent <= MAX_SSE_EVENT_CHARS + 2 * piece.length, `read ${sent} bytes`);
     });
   }
 });

@@ -21,6 +21,7 @@ import type { MessageResponse, StreamEvent } from "../anthropic/schema.ts";
 import { encodeEvent, intervalScheduler, PING, type Scheduler } from "../anthropic/sse_encode.ts";
 import { redactMessage, TextRedactor } from "../server/redact.ts";
 import type { Translator } from "./translate.ts";
+import { SseSizeGuard } from "./sse_reader.ts";
 import type { Answer } from "./answer.ts";
 
 export type { Answer };
@@ -88,6 +89,7 @@ class Relay {
   #provider: string;
   #decoder = new TextDecoder();
   #parser: EventSourceParser;
+  #guard: SseSizeGuard;
   #translator: Translator;
   #redactor: TextRedactor;
   #heldIndex = -1;
@@ -107,7 +109,14 @@ class Relay {
     this.#reader = answer.body?.getReader();
     this.#redactor = new TextRedactor(options.secrets);
     this.#translator = answer.translate((event) => this.#emit(event));
-    this.#parser = createParser({ onEvent: (message) => this.#translator.message(message) });
+    const guard = this.#guard = new SseSizeGuard(answer.provider);
+    this.#parser = createParser({
+      onEvent: (message) => {
+        guard.dispatched();
+        this.#translator.message(message);
+      },
+      onComment: () => guard.dispatched(),
+    });
     this.#deadline = options.startedAt + options.totalMs;
     this.#arm(Math.min(options.idleMs, this.#deadline - performance.now()));
   }
@@ -148,7 +157,10 @@ class Relay {
         this.#end();
         return false;
       }
-      this.#parser.feed(this.#decoder.decode(next.value, { stream: true }));
+      const text = this.#decoder.decode(next.value, { stream: true });
+      this.#parser.feed(text);
+      // An event that never ends (no line break for megabytes) fails the answer.
+      this.#guard.fed(text.length);
     } catch (error) {
       // A translator that throws (a bug, or data it did not expect) ends the answer cleanly.
       this.#fail(error);
