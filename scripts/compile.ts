@@ -32,9 +32,6 @@ export function compileArgs(target: string): string[] {
     // The usage ledger is Deno KV; the dashboard's files are bundled as text imports.
     "--unstable-kv",
     "--unstable-raw-imports",
-    // A ROUTER_SCRIPT runs in this worker, which no static import names.
-    "--include",
-    "lib/routing/router_worker.ts",
     "--target",
     target,
     "--output",

@@ -1,5 +1,11 @@
 /** The server as a real process: its banner, its `.env` warnings, connections and shutdown. */
 import assert from "node:assert/strict";
+import {
+  createFakeUpstream,
+  responsesDialect,
+  serveFake,
+  textReply,
+} from "../bench/fake_upstream.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -16,19 +22,30 @@ export interface Running {
   stop(): Promise<Deno.CommandStatus>;
 }
 
-/** Starts main.ts with `env` (and `.env` text in its working directory) and waits for the banner. */
+/**
+ * Starts main.ts with `env` (and `.env` text and other `files` in its working directory) and waits
+ * for the banner. `permissions` replaces the default `--allow-read` (besides net and env).
+ */
 export async function startServer(
   env: Record<string, string>,
-  options: { dotenv?: string; shell?: string } = {},
+  options: {
+    dotenv?: string;
+    shell?: string;
+    files?: Record<string, string>;
+    permissions?: string[];
+  } = {},
 ): Promise<Running> {
   const cwd = await Deno.makeTempDir();
   if (options.dotenv !== undefined) Deno.writeTextFileSync(`${cwd}/.env`, options.dotenv);
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    Deno.writeTextFileSync(`${cwd}/${name}`, text);
+  }
   const deno = [
     Deno.execPath(),
     "run",
     "--allow-net=127.0.0.1,[::1]",
     "--allow-env",
-    "--allow-read",
+    ...options.permissions ?? ["--allow-read"],
     MAIN,
     "--port",
     "0",
@@ -276,4 +293,40 @@ Deno.test("main: SIGINT with nothing open exits 0 at once, with one line", async
   assert.equal((await server.child.status).code, 0);
   await server.waitFor(/stopped on SIGINT: 0 answer\(s\) open/);
   await server.stop();
+});
+
+Deno.test("main: a ROUTER_SCRIPT runs with the README's permissions (read access to it only)", async () => {
+  const upstream = createFakeUpstream((request) =>
+    request.url.includes("/responses") ? responsesDialect().text(["ok"]) : textReply(["ok"])
+  );
+  const fake = serveFake(upstream);
+  const server = await startServer({ ROUTER_SCRIPT: "./router.ts", OPENAI_BASE_URL: fake.url }, {
+    // The README's router (its type import is erased: nothing is fetched).
+    files: {
+      "router.ts": `import type { RouterContext, RouterRequest } from "jsr:@x/ccproxy/mod";
+export function route(request: RouterRequest, context: RouterContext): string | undefined {
+  if (context.tokens > 100_000) return "gemini/gemini-2.5-pro";
+  return "openai/o3";
+}
+`,
+    },
+    permissions: ["--allow-read=.env,.ccproxy,router.ts", "--allow-write=.ccproxy"],
+  });
+  try {
+    const response = await fetch(`http://${server.authority}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "claude-sonnet-4-5",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "x" }],
+      }),
+    });
+    assert.equal(response.status, 200, await response.text());
+    assert.equal(upstream.requests.at(-1)?.body.model, "o3");
+    await server.waitFor(/→ openai\/o3 route=script/);
+  } finally {
+    await server.stop();
+    await fake.close();
+  }
 });

@@ -22,6 +22,7 @@
 import type { MessagesRequest } from "../anthropic/schema.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../server/log.ts";
+import { newRouterWorker } from "./router_worker.ts";
 import type { RequestTraits } from "./task_routes.ts";
 
 /** The request a router script sees: the client's Anthropic Messages request (read only). */
@@ -104,7 +105,7 @@ export async function loadRouterScript(path: string): Promise<RouterScript> {
       worker.terminate();
       failAll("stopped: it took too long");
       // Requests that come while the new worker loads wait for it in its message queue.
-      worker = new Worker(new URL("./router_worker.ts", import.meta.url), { type: "module" });
+      worker = newRouterWorker();
       listen(worker);
       worker.postMessage({ kind: "load", url });
     },
@@ -116,7 +117,7 @@ export async function loadRouterScript(path: string): Promise<RouterScript> {
 }
 
 function startWorker(url: string, path: string): Promise<Worker> {
-  const worker = new Worker(new URL("./router_worker.ts", import.meta.url), { type: "module" });
+  const worker = newRouterWorker();
   return new Promise((resolve, reject) => {
     worker.onmessage = (event: MessageEvent) => {
       const reply = event.data as { kind: string; message?: string };
