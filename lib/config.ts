@@ -169,7 +169,8 @@ const MODEL_PREFIX: Record<Provider, string> = {
 /** The OpenAI base URL used when none is configured. */
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
-const KEY_VARIABLE: Record<Provider, string> = {
+/** The variable holding each provider's key. */
+export const KEY_VARIABLE: Record<Provider, string> = {
   openai: "OPENAI_API_KEY",
   google: "GEMINI_API_KEY",
   azure: "AZURE_OPENAI_API_KEY",

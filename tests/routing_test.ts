@@ -385,3 +385,42 @@ Deno.test("retryDelay() honours retry-after up to the cap", () => {
   assert.equal(retryDelay(error({ "retry-after-ms": "150" }), 0, options), 150);
   assert.equal(retryDelay(error({ "retry-after": "3600" }), 0, options), 10_000);
 });
+
+Deno.test("a pinned provider that is not configured is a 400 naming what to set, sent nowhere", async (t) => {
+  // OpenAI only: no Gemini or Anthropic key, an Azure key without an endpoint.
+  const { upstream, post } = setup(
+    { AZURE_OPENAI_API_KEY: "azure-key-0001" },
+    () => DIALECTS.openai.text(["ok"]),
+  );
+  const cases: Array<[string, RegExp]> = [
+    ["gemini/gemini-2.5-pro", /provider google is not configured \(set GEMINI_API_KEY\)/],
+    ["anthropic/claude-x", /provider anthropic is not configured \(set ANTHROPIC_API_KEY\)/],
+    ["azure/x", /provider azure is not configured \(set AZURE_OPENAI_ENDPOINT\)/],
+    ["openai/", /model openai\/: no model name after the provider prefix/],
+    ["/gpt-4.1", /model \/gpt-4\.1: no provider before "\/"/],
+  ];
+  for (const [model, message] of cases) {
+    await t.step(model, async () => {
+      const response = await post({ ...BODY, model });
+      const body = await response.json();
+      assert.equal(response.status, 400);
+      assert.equal(body.error.type, "invalid_request_error");
+      assert.match(body.error.message, message);
+    });
+  }
+  await t.step("a marker in the system prompt likewise", async () => {
+    const response = await post({
+      ...BODY,
+      system: "<ccproxy-model>gemini/gemini-2.5-flash</ccproxy-model>",
+    });
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).error.message, /set GEMINI_API_KEY/);
+  });
+  assert.equal(upstream.requests.length, 0, "nothing went upstream");
+  await t.step("a configured pin still goes through", async () => {
+    const response = await post({ ...BODY, model: "openai/gpt-4.1" });
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    assert.equal(upstream.requests.at(-1)?.body.model, "gpt-4.1");
+  });
+});

@@ -17,7 +17,8 @@ import type { MessagesRequest } from "../anthropic/schema.ts";
 import type { Config, RouteSlot } from "../config.ts";
 import type { Logger } from "../server/log.ts";
 import { countTokens, estimateTokens } from "./tokens.ts";
-import { isPinned, route, type Target, targetsOf } from "./route.ts";
+import { ProxyError } from "../anthropic/errors.ts";
+import { isPinned, pinProblem, route, type Target, targetsOf } from "./route.ts";
 import { type RouterScript, runRouterScript } from "./router_script.ts";
 import { requestTraits, taskSlot } from "./task_routes.ts";
 import { fitWindow, smallestWindow } from "./windows.ts";
@@ -55,17 +56,21 @@ const ROUTE_NAME: Record<RouteSlot, string> = {
 
 /**
  * Decides the targets of a request. Throws Anthropic's exact `prompt is too long` error (400)
- * when no target's window holds the prompt.
+ * when no target's window holds the prompt, and a 400 naming what to set when the client pins
+ * a provider that is not configured (or a malformed `provider/model`).
  */
 export async function decideRoute(
   request: MessagesRequest,
   config: Config,
   options: DecideOptions,
 ): Promise<RouteDecision> {
+  const traits = requestTraits(request, options.headers);
+  const problem = pinProblem(request.model, config) ??
+    (traits.marker ? pinProblem(traits.marker, config) : undefined);
+  if (problem) throw new ProxyError("invalid_request_error", problem);
   const defaults = route(request.model, config);
   const routes = config.routes;
   const longContext = routes.longContext ? targetsOf(routes.longContext, config) : [];
-  const traits = requestTraits(request, options.headers);
   const estimate = estimateTokens(request);
   // Counting costs ~20 ms per 100k tokens: only when some limit is within reach of the
   // estimate (which can be 4× low for dense text), or when a script wants the number.
@@ -82,7 +87,7 @@ export async function decideRoute(
     : estimate;
 
   let chosen: { targets: Target[]; route: string };
-  const script = options.script && !isPinned(request.model) && !traits.marker
+  const answer = options.script && !isPinned(request.model) && !traits.marker
     ? await runRouterScript(options.script, request, {
       tokens,
       traits,
@@ -96,6 +101,16 @@ export async function decideRoute(
       headers: visibleHeaders(options.headers),
     }, { config, log: options.log, requestId: options.requestId })
     : undefined;
+  // A script naming a provider that is not configured is the script's mistake: fall through.
+  const scriptProblem = answer ? pinProblem(answer, config) : undefined;
+  if (scriptProblem) {
+    options.log.info(
+      `${options.requestId ? `${options.requestId} ` : ""}router script ${
+        options.script!.path
+      }: ${scriptProblem}; using the built-in rules`,
+    );
+  }
+  const script = scriptProblem ? undefined : answer;
   if (isPinned(request.model)) chosen = { targets: defaults, route: "pinned" };
   else if (traits.marker) {
     chosen = { targets: targetsOf([traits.marker], config), route: "marker" };

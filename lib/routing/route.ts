@@ -4,7 +4,14 @@
  *
  * @module
  */
-import type { Config, ModelSet, Provider } from "../config.ts";
+import {
+  type Config,
+  KEY_VARIABLE,
+  type ModelSet,
+  OPENAI_DEFAULT_BASE_URL,
+  type Provider,
+  providerKey,
+} from "../config.ts";
 import {
   geminiModelInfo,
   modelBehindDeployment,
@@ -105,6 +112,35 @@ function pinned(name: string): Target | undefined {
     if (lower.startsWith(prefix)) return { provider, model: name.slice(prefix.length) };
   }
   return undefined;
+}
+
+/**
+ * Why a name a client pins (`/model gemini/…`, a `<ccproxy-model>` marker) cannot be served, or
+ * undefined when it can (or pins nothing): no model after the prefix, nothing before a leading
+ * `/`, or a provider this configuration has no key (or Azure endpoint) for. Checked before any
+ * upstream call, so the client gets a 400 naming what to set, not retries of a keyless request
+ * to the provider's public URL.
+ */
+export function pinProblem(name: string, config: Config): string | undefined {
+  const trimmed = name.trim();
+  if (trimmed.startsWith("/")) {
+    return `model ${trimmed}: no provider before "/" (write provider/model, e.g. openai/gpt-4.1)`;
+  }
+  const target = pinned(trimmed);
+  if (!target) return undefined;
+  if (!target.model.trim()) return `model ${trimmed}: no model name after the provider prefix`;
+  const missing: string[] = [];
+  // A local OpenAI-compatible server (a custom OPENAI_BASE_URL) needs no key, as at start.
+  const keyOptional = target.provider === "openai" &&
+    config.openaiBaseUrl !== OPENAI_DEFAULT_BASE_URL;
+  if (!keyOptional && !providerKey(config, target.provider)) {
+    missing.push(KEY_VARIABLE[target.provider]);
+  }
+  if (target.provider === "azure" && !config.azureEndpoint) missing.push("AZURE_OPENAI_ENDPOINT");
+  if (!missing.length) return undefined;
+  return `model ${trimmed}: provider ${target.provider} is not configured (set ${
+    missing.join(" and ")
+  })`;
 }
 
 /** Which of a provider's models serves a Claude name (undefined: pass the name on). */
