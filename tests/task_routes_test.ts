@@ -144,24 +144,6 @@ Deno.test("each Claude Code request takes its task route, and the log line names
       "gpt-4o-search-preview",
       "web_search",
     ],
-    [
-      "image",
-      {
-        ...fixture("turn1"),
-        messages: [{
-          role: "user",
-          content: [
-            {
-              type: "image",
-              source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
-            },
-            { type: "text", text: "what is this?" },
-          ],
-        }],
-      } as Fixture,
-      "gpt-4o",
-      "image",
-    ],
   ];
   for (const [name, body, model, route] of cases) {
     await t.step(name, async () => {
@@ -172,6 +154,36 @@ Deno.test("each Claude Code request takes its task route, and the log line names
       // The text line leaves the common `route=default` out.
       const shown = route === "default" ? "" : ` route=${route}`;
       assert.match(lines.at(-1)!, new RegExp(` → openai/${model.replaceAll(".", "\\.")}${shown} `));
+    });
+  }
+});
+
+Deno.test("ROUTE_IMAGE takes images only when the main model has no vision (or is unknown)", async (t) => {
+  const withImage = {
+    ...fixture("turn1"),
+    messages: [{
+      role: "user",
+      content: [
+        {
+          type: "image",
+          source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
+        },
+        { type: "text", text: "what is this?" },
+      ],
+    }],
+  } as Fixture;
+  const cases: Array<[string, string, string]> = [
+    ["a main model with vision keeps them (gpt-4.1)", "gpt-4.1", "gpt-4.1"],
+    ["a main model without vision sends them on (o3-mini)", "o3-mini", "gpt-4o"],
+    ["an unknown main model sends them on", "my-local-model", "gpt-4o"],
+  ];
+  for (const [name, main, model] of cases) {
+    await t.step(name, async () => {
+      const { send, lines } = setup({ ...ROUTES, BIG_MODEL: main, MIDDLE_MODEL: main });
+      const result = await send(withImage);
+      assert.equal(result.status, 200, result.text);
+      assert.equal(result.model, model);
+      assert.equal(/ route=image /.test(lines.at(-1)!), model === "gpt-4o");
     });
   }
 });

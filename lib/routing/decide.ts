@@ -18,7 +18,7 @@ import type { Config, RouteSlot } from "../config.ts";
 import type { Logger } from "../server/log.ts";
 import { countTokens, estimateTokens } from "./tokens.ts";
 import { ProxyError } from "../anthropic/errors.ts";
-import { isPinned, pinProblem, route, type Target, targetsOf } from "./route.ts";
+import { isPinned, limitsOf, pinProblem, route, type Target, targetsOf } from "./route.ts";
 import { type RouterScript, runRouterScript } from "./router_script.ts";
 import { requestTraits, taskSlot } from "./task_routes.ts";
 import { fitWindow, smallestWindow } from "./windows.ts";
@@ -149,15 +149,24 @@ function taskRoute(
   }
   const routes = config.routes;
   const threshold = config.longContextThreshold;
+  // ROUTE_IMAGE is for a main model without vision: one the catalog says sees images keeps
+  // them (an unknown model takes the image route, as it may not).
+  const image = traits.image && !seesImages(defaults[0], config);
   const slot: RouteSlot | undefined =
     routes.longContext && threshold !== undefined && tokens > threshold
       ? "longContext"
-      : taskSlot(traits, routes);
+      : taskSlot({ ...traits, image }, routes);
   if (!slot) return { targets: defaults, route: "default" };
   return {
     targets: [...targetsOf(routes[slot]!, config), ...defaults],
     route: ROUTE_NAME[slot],
   };
+}
+
+/** True when the catalog says the target accepts images (Anthropic's models all do). */
+function seesImages(target: Target, config: Config): boolean {
+  if (target.provider === "anthropic") return true;
+  return limitsOf(target, config)?.vision === true;
 }
 
 function targetsFrom(routes: Config["routes"], config: Config): Target[] {
