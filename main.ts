@@ -23,6 +23,7 @@ import { runCode } from "./lib/cli/code.ts";
 import { runStatusLine } from "./lib/cli/statusline.ts";
 import { type Config, ConfigError, exposureProblem, loadConfig } from "./lib/config.ts";
 import { createHandler, type Handler } from "./lib/server/handler.ts";
+import { fromLoopback } from "./lib/server/exposure.ts";
 import { type Gate, serveGated } from "./lib/server/gate.ts";
 import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
@@ -380,7 +381,8 @@ let deployed: Handler | undefined;
 /**
  * The handler for `deno serve` and Deno Deploy, configured from the environment. On Deploy the
  * exposure rule applies too: without `PROXY_API_KEY` (or `ALLOW_UNAUTHENTICATED=true`) every
- * request gets a 500 that says what to set, and nothing goes upstream.
+ * request gets a 500 that says what to set, and nothing goes upstream. Under `deno serve`
+ * without them, only loopback peers are served (others get a 403).
  */
 function serveHandler(): Handler {
   let config: Config;
@@ -394,10 +396,29 @@ function serveHandler(): Handler {
   const problem = exposureProblem(config, deployed);
   if (problem) return refuse(`ccproxy ${problem}`);
   // The address `deno serve` or Deploy listens on is not in the configuration: no Host rule.
-  return createHandler(config, {
+  const handler = createHandler(config, {
     usage: createUsage(config, { deployed, log: createLogger() }),
     checkHost: false,
   });
+  if (deployed || config.proxyApiKeys.length || config.allowUnauthenticated) return handler;
+  // `deno serve` listens on 0.0.0.0 unless given `--host`, whatever HOST says: without a key,
+  // only this machine may call.
+  return (request, info) =>
+    fromLoopback(info) ? handler(request, info) : Promise.resolve(
+      new Response(
+        JSON.stringify({
+          type: "error",
+          error: {
+            type: "permission_error",
+            message: "ccproxy serves only this machine without PROXY_API_KEY (deno serve listens " +
+              "on every interface unless given --host 127.0.0.1). Set PROXY_API_KEY=<a long " +
+              "random key> (clients send it as ANTHROPIC_API_KEY), or ALLOW_UNAUTHENTICATED=true " +
+              "if another layer already authenticates.",
+          },
+        }),
+        { status: 403, headers: { "content-type": "application/json" } },
+      ),
+    );
 }
 
 function refuse(message: string): Handler {

@@ -142,18 +142,18 @@ export function manualScheduler() {
 }
 
 /**
- * Starts `deno serve` on main.ts (port 0) with exactly `env`; resolves with the port once it
+ * Starts `deno serve` on main.ts (port 0, on `host`) with exactly `env`; resolves with the port once it
  * listens, what it printed so far, and the function that stops it.
  */
-export async function denoServe(env: Record<string, string>) {
+export async function denoServe(env: Record<string, string>, host = "127.0.0.1") {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "serve",
-      "--allow-net=127.0.0.1",
+      `--allow-net=${host === "127.0.0.1" ? host : `127.0.0.1,${host}`}`,
       "--allow-env",
       "--allow-read=.env",
       "--host",
-      "127.0.0.1",
+      host,
       "--port",
       "0",
       new URL("../main.ts", import.meta.url).pathname,

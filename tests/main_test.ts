@@ -96,7 +96,9 @@ Deno.test("main: the default export serves requests (deno serve, Deno Deploy)", 
   try {
     const response = await entry.fetch!(
       new Request("http://deploy/health"),
-      {} as Deno.ServeHandlerInfo,
+      {
+        remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 50000 },
+      } as Deno.ServeHandlerInfo,
     );
     assert.deepEqual(await response.json(), { status: "ok" });
     assert.match(response.headers.get("request-id")!, /^req_/);
@@ -115,6 +117,41 @@ Deno.test("main: under `deno serve` only the runtime serves (no second listener)
       !server.text.includes("ccproxy 0."),
       "the command line did not start a server of its own",
     );
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("main: `deno serve` on every interface without PROXY_API_KEY serves this machine only", async () => {
+  // deno serve's default --host is 0.0.0.0, whatever HOST says.
+  const server = await denoServe({ OPENAI_API_KEY: "sk-test-serve", HOST: "127.0.0.1" }, "0.0.0.0");
+  try {
+    const local = await fetch(`http://127.0.0.1:${server.port}/health`);
+    assert.equal(local.status, 200);
+    await local.body?.cancel();
+    // The tests may only reach 127.0.0.1: a child process calls the machine's own non-loopback
+    // address (the traffic stays on this host), as another machine on the network would.
+    const probe = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const own = Deno.networkInterfaces()
+          .find((i) => i.family === "IPv4" && !i.address.startsWith("127."))?.address;
+        if (!own) console.log("no address");
+        else {
+          const response = await fetch("http://" + own + ":${server.port}/v1/messages", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 5,
+              messages: [{ role: "user", content: "x" }] }),
+          });
+          console.log(response.status, await response.text());
+        }`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+    }).output();
+    const answer = new TextDecoder().decode(probe.stdout).trim();
+    assert.match(answer, /^403 .*"permission_error".*PROXY_API_KEY.*--host 127\.0\.0\.1/);
   } finally {
     await server.close();
   }

@@ -84,6 +84,26 @@ export function checkExposure(request: Request, rules: ExposureRules): Response 
   return undefined;
 }
 
+const LOOPBACK_PEER = /^(127(\.\d{1,3}){3}|::1|::ffff:127(\.\d{1,3}){3})$/i;
+
+/**
+ * True when a connection comes from this machine: a loopback TCP peer (IPv4, IPv6, or IPv4
+ * mapped into IPv6) or a Unix socket. Without `remoteAddr` it is not known, so false.
+ *
+ * @example
+ * ```ts
+ * import { fromLoopback } from "./exposure.ts";
+ * const info = { remoteAddr: { transport: "tcp", hostname: "192.0.2.7", port: 5000 } };
+ * console.log(fromLoopback(info as Deno.ServeHandlerInfo)); // false
+ * ```
+ */
+export function fromLoopback(info: Deno.ServeHandlerInfo | undefined): boolean {
+  const addr = info?.remoteAddr;
+  if (!addr) return false;
+  if (addr.transport === "unix" || addr.transport === "unixpacket") return true;
+  return "hostname" in addr && LOOPBACK_PEER.test(addr.hostname);
+}
+
 /** Adds the CORS headers an allowed cross-origin caller needs to read `response`. */
 export function allowOrigin(request: Request, response: Response, rules: ExposureRules): void {
   const origin = request.headers.get("origin");
