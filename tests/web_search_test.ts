@@ -20,6 +20,7 @@ import {
   responsesDialect,
 } from "../bench/fake_upstream.ts";
 import { createHandler } from "../lib/server/handler.ts";
+import { describeConfig } from "../lib/cli/check.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { assertValidStream, testConfig } from "./helpers.ts";
 
@@ -426,4 +427,22 @@ Deno.test("the log line says when Gemini 2.x drops search for the client's tools
   await response.json();
   assert.ok(!JSON.stringify(upstream.requests[0].body.tools).includes("googleSearch"));
   assert.match(lines.join("\n"), /web-search=dropped \(Gemini 2\.x cannot mix/);
+});
+
+Deno.test("ccproxy check says where web search runs, or why it cannot", () => {
+  const line = (env: Record<string, string>) =>
+    describeConfig(testConfig(env)).find((l) => l.startsWith("web search: "));
+  assert.equal(line({}), "web search: openai/gpt-4.1");
+  assert.equal(
+    line({ OPENAI_BASE_URL: "http://127.0.0.1:9/v1" }),
+    'web search: unavailable (openai: OPENAI_BASE_URL is not api.openai.com and OPENAI_API_MODE is not responses): answered with "search is unavailable"',
+  );
+  assert.equal(
+    line({
+      OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
+      GEMINI_API_KEY: "gm-test",
+      ROUTE_WEB_SEARCH: "gemini/gemini-2.5-flash",
+    }),
+    "web search: google/gemini-2.5-flash",
+  );
 });

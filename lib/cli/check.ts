@@ -7,7 +7,7 @@
  */
 import { ProxyError } from "../anthropic/errors.ts";
 import type { MessagesRequest } from "../anthropic/schema.ts";
-import { createBackends } from "../upstream/backends.ts";
+import { createBackends, webSearchSupport } from "../upstream/backends.ts";
 import {
   type Config,
   type Provider,
@@ -20,6 +20,19 @@ import { limitsOf, route, type Target, targetsOf } from "../routing/route.ts";
 import { claudeCodeWindow } from "../routing/client_env.ts";
 import { timedFetch } from "../upstream/timeouts.ts";
 import { relayMessage } from "../upstream/relay.ts";
+
+/** Where Claude Code's WebSearch runs: the first target that can search, or why none can. */
+function webSearchLine(config: Config): string {
+  const routed = config.routes.webSearch;
+  const targets = routed ? targetsOf(routed, config) : route("claude-opus-5-5", config);
+  const reasons: string[] = [];
+  for (const target of targets) {
+    const support = webSearchSupport(config, target);
+    if (support === true) return `${target.provider}/${target.model}`;
+    reasons.push(`${target.provider}: ${support}`);
+  }
+  return `unavailable (${reasons.join("; ")}): answered with "search is unavailable"`;
+}
 
 /** One line per fact: the providers, and which model each Claude family maps to. */
 export function describeConfig(config: Config): string[] {
@@ -50,6 +63,7 @@ export function describeConfig(config: Config): string[] {
     }
   }
   if (config.routerScript) lines.push(`router script: ${config.routerScript}`);
+  lines.push(`web search: ${webSearchLine(config)}`);
   const window = claudeCodeWindow(config);
   if (window) {
     lines.push(

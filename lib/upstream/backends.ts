@@ -79,6 +79,30 @@ function logDropped(context: OpenContext, dropped: string[]): void {
   if (dropped.length) context.log.debug(`dropped blocks: ${[...new Set(dropped)].join(", ")}`);
 }
 
+/**
+ * Whether Anthropic's web search tool runs on `target`, and how; or why not. OpenAI searches with
+ * the Responses API's hosted tool where the server has Responses (api.openai.com, or
+ * `OPENAI_API_MODE=responses`), Azure on its v1 API, Gemini with `googleSearch`, Anthropic itself;
+ * OpenAI's Chat search models search by themselves wherever they are served.
+ */
+export function webSearchSupport(config: Config, target: Target): true | string {
+  switch (target.provider) {
+    case "google":
+    case "anthropic":
+      return true;
+    case "openai":
+      return CHAT_SEARCH_MODEL.test(target.model) ||
+          config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL ||
+          config.openaiApiMode === "responses"
+        ? true
+        : "OPENAI_BASE_URL is not api.openai.com and OPENAI_API_MODE is not responses";
+    case "azure":
+      return CHAT_SEARCH_MODEL.test(target.model) || config.azureApiVersion === "v1"
+        ? true
+        : "Azure's web_search tool needs AZURE_OPENAI_API_VERSION=v1";
+  }
+}
+
 /** Builds a backend per provider. */
 export function createBackends(config: Config, fetchFn: typeof fetch): Record<Provider, Backend> {
   const signer = new Signer(config.signatureSecret);
@@ -204,16 +228,15 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     chatOpen: Backend["open"],
     responsesOpen: Backend["open"],
     official: boolean,
-    searchable: true | string,
   ): Backend => ({
-    // Chat's search models search by themselves, wherever they are served.
-    canSearch: (target) => CHAT_SEARCH_MODEL.test(target.model) ? true : searchable,
+    canSearch: (target) => webSearchSupport(config, target),
     async open(request, target, context) {
       // The routed target carries the facts of the model behind an Azure deployment.
       const info = target.info ?? openaiModelInfo(target.model);
       const mode = config.openaiApiMode;
       // Chat's search models (`gpt-4o-search-preview`) search by themselves, on Chat only.
-      const search = searchable === true && webSearchOf(request.tools) !== undefined &&
+      const search = webSearchSupport(config, target) === true &&
+        webSearchOf(request.tools) !== undefined &&
         !CHAT_SEARCH_MODEL.test(target.model);
       // OpenAI-compatible servers rarely have /responses: auto keeps them on Chat.
       const viaResponses = mode === "responses" || search ||
@@ -240,7 +263,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     fetch: fetchFn,
   };
   const google: Backend = {
-    canSearch: () => true,
+    canSearch: (target) => webSearchSupport(config, target),
     async open(request, target, context) {
       context.api = "gemini";
       // MODEL_LIMITS may cap a Gemini model's output below the table's.
@@ -279,8 +302,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
     fetch: fetchFn,
   };
   const anthropic: Backend = {
-    // Anthropic runs its own server tools.
-    canSearch: () => true,
+    canSearch: (target) => webSearchSupport(config, target),
     async open(request, target, context) {
       context.api = "anthropic";
       const body = { ...request, model: target.model, stream: true };
@@ -306,9 +328,6 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       chat(openai, () => "/chat/completions"),
       responses(openai),
       config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL,
-      config.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL || config.openaiApiMode === "responses"
-        ? true
-        : "OPENAI_BASE_URL is not api.openai.com and OPENAI_API_MODE is not responses",
     ),
     azure: openaiFamily(
       chat(
@@ -318,7 +337,6 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
       ),
       responses(azureResponses),
       true,
-      azureV1 ? true : "Azure's web_search tool needs AZURE_OPENAI_API_VERSION=v1",
     ),
     google,
     anthropic,
