@@ -229,7 +229,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-  const buffer = new Uint8Array(64 * 1024);
+  const buffer = new Uint8Array(16 * 1024);
   while (true) {
     const n = await from.read(buffer);
     if (n === null) return;
