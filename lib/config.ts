@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { type ClientKey, parseClientKeys } from "./server/auth.ts";
 import type { LimitOverride } from "./routing/models.ts";
+import type { ModelPrice } from "./usage/prices.ts";
 
 /** Backends a request can be routed to. */
 export const PROVIDERS = ["openai", "google", "azure", "anthropic"] as const;
@@ -111,6 +112,11 @@ export interface Config {
   usageDb: string | null | undefined;
   /** Days ledger records and totals are kept. */
   usageRetentionDays: number;
+  /**
+   * Prices of models the price catalog does not know (`MODEL_PRICES`), USD per million input and
+   * output tokens, keyed by lower-case `provider/model` or `model`.
+   */
+  modelPrices: Record<string, ModelPrice>;
   /** The model each Azure deployment runs (`AZURE_DEPLOYMENT_MODELS`), by deployment name. */
   azureDeploymentModels: Record<string, string>;
   /** The user's window and output cap per model (`MODEL_LIMITS`), keyed by lower-case
@@ -286,6 +292,11 @@ const EnvSchema = z.object({
     "model=context or model=context/output pairs in tokens, e.g. qwen3-coder=262144/65536",
     (value) => LIMITS.test(value),
   ),
+  MODEL_PRICES: pairs(
+    "MODEL_PRICES",
+    "model=input/output pairs in USD per million tokens, e.g. qwen3-coder:30b=0.2/0.8",
+    (value) => PRICES.test(value),
+  ),
   LONG_CONTEXT_THRESHOLD: whole("LONG_CONTEXT_THRESHOLD", "tokens"),
   ROUTER_SCRIPT: optional,
   ROUTER_TIMEOUT_MS: whole("ROUTER_TIMEOUT_MS", "milliseconds"),
@@ -298,6 +309,16 @@ function usd(name: string) {
 }
 
 const LIMITS = /^(\d+)(?:\/(\d+))?$/;
+const PRICES = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/;
+
+function parsePrices(list: string | undefined): Record<string, ModelPrice> {
+  const prices: Record<string, ModelPrice> = {};
+  for (const [model, value] of splitPairs(list ?? "")) {
+    const [, input, output] = PRICES.exec(value)!;
+    prices[model.toLowerCase()] = { input: Number(input), output: Number(output) };
+  }
+  return prices;
+}
 
 /** A comma list of `name=value` items (the name may itself contain `=`-free slashes, colons). */
 function pairs(name: string, takes: string, valid: (value: string) => boolean) {
@@ -460,6 +481,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     usageRetentionDays: number(e.USAGE_RETENTION_DAYS, 30),
     azureDeploymentModels: Object.fromEntries(splitPairs(e.AZURE_DEPLOYMENT_MODELS ?? "")),
     modelLimits: parseLimits(e.MODEL_LIMITS),
+    modelPrices: parsePrices(e.MODEL_PRICES),
     routes: parseRoutes(env),
     longContextThreshold: e.LONG_CONTEXT_THRESHOLD === undefined
       ? undefined

@@ -361,3 +361,117 @@ Deno.test("F28: a key outside ADMIN_KEYS sees only its own usage on /v1/usage an
     await ledger.close();
   }
 });
+
+function askModel(key: string, model: string, maxTokens = 20) {
+  return new Request("http://127.0.0.1/v1/messages", {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-api-key": key },
+    body: JSON.stringify({
+      model,
+      max_tokens: maxTokens,
+      messages: [{ role: "user", content: "hi" }],
+    }),
+  });
+}
+
+const ERIN = "key-erin-0001-abcdef";
+
+Deno.test("F23: with a budget, a model without a price is refused unless MODEL_PRICES prices it", async () => {
+  const { ledger } = await tempLedger();
+  const upstream = createFakeUpstream(() => textReply(["ok"], { prompt: 1000, completion: 100 }));
+  const make = (env: Record<string, string>) => {
+    const config = testConfig({ PROXY_API_KEY: `erin=${ERIN}`, ...env });
+    const usage = new UsageTracker({ ledger, prices: config.modelPrices });
+    return {
+      usage,
+      handler: createHandler(config, { fetch: upstream.fetch, logger: silentLogger, usage }),
+    };
+  };
+  try {
+    const budgeted = make({ BUDGET_USD_PER_DAY: "1" });
+    const refused = await budgeted.handler(askModel(ERIN, "openai/qwen3-coder:30b"));
+    assert.equal(refused.status, 400);
+    assert.match(
+      (await refused.json()).error.message,
+      /no known price.*MODEL_PRICES=qwen3-coder:30b=/,
+    );
+    assert.equal(upstream.requests.length, 0, "nothing went upstream");
+    const known = await budgeted.handler(askModel(ERIN, "claude-opus-5-5"));
+    assert.equal(known.status, 200, "a catalog model passes");
+    await known.json();
+
+    const priced = make({ BUDGET_USD_PER_DAY: "1", MODEL_PRICES: "qwen3-coder:30b=1/2" });
+    const allowed = await priced.handler(askModel(ERIN, "openai/qwen3-coder:30b"));
+    assert.equal(allowed.status, 200);
+    await allowed.json();
+    await priced.usage.settled();
+    const last = await ledger.lastOfKey("erin");
+    assert.equal(last?.backendModel, "qwen3-coder:30b");
+    assert.equal(last?.costUsd, (1000 * 1 + 100 * 2) / 1e6, "priced with MODEL_PRICES");
+
+    const unbudgeted = make({});
+    const free = await unbudgeted.handler(askModel(ERIN, "openai/qwen3-coder:30b"));
+    assert.equal(free.status, 200, "without a budget an unknown price is only unknown");
+    await free.json();
+  } finally {
+    await ledger.close();
+  }
+});
+
+Deno.test("F15: parallel requests hold their largest cost: a burst stops at the budget", async () => {
+  const { ledger } = await tempLedger();
+  const upstream = createFakeUpstream(() => textReply(["ok"], { prompt: 10, completion: 20 }));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  let reached = 0;
+  const refused: Response[] = [];
+  // Resolves once each of the 60 requests went upstream (where it waits) or was refused.
+  let decided!: () => void;
+  const allDecided = new Promise<void>((resolve) => decided = resolve);
+  const check = () => reached + refused.length === 60 && decided();
+  const config = testConfig({ PROXY_API_KEY: `erin=${ERIN}`, BUDGET_USD_PER_DAY: "0.001" });
+  const usage = new UsageTracker({ ledger });
+  const handler = createHandler(config, {
+    fetch: async (input, init) => {
+      reached++;
+      check();
+      await gate;
+      return upstream.fetch(input, init);
+    },
+    logger: silentLogger,
+    usage,
+  });
+  try {
+    // gpt-4.1: $2 / $8 per million tokens; max_tokens 20 → each holds under $0.0002.
+    const answers = Array.from(
+      { length: 60 },
+      () =>
+        handler(askModel(ERIN, "claude-opus-5-5")).then((response) => {
+          if (response.status !== 200) {
+            refused.push(response);
+            check();
+          }
+          return response;
+        }),
+    );
+    await allDecided;
+    // Without holds all 60 pass (the spend is still 0 when each is checked).
+    assert.ok(reached >= 1 && reached <= 8, `${reached} of 60 went upstream`);
+    assert.ok(refused.every((r) => r.status === 402));
+    assert.match(await refused[0].text(), /in flight may spend/);
+    open();
+    const statuses = await Promise.all(answers.map(async (a) => {
+      const response = await a;
+      if (!response.bodyUsed) await response.arrayBuffer();
+      return response.status;
+    }));
+    assert.equal(statuses.filter((s) => s === 200).length, reached);
+    await usage.settled();
+    const spent = await ledger.spent("erin");
+    // Each costs $0.00018: the overshoot is about one request's cost, not 60 × (0.0108).
+    assert.ok(spent.day < 0.001 + 0.0003, `spent ${spent.day}`);
+    assert.equal(usage.reservedUsd("erin"), 0, "every hold ended with its request");
+  } finally {
+    await ledger.close();
+  }
+});

@@ -36,7 +36,7 @@ import { countTokens, estimateTokens } from "../routing/tokens.ts";
 import { webSearchOf } from "../anthropic/web_search.ts";
 import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
-import { checkBudget } from "../usage/budgets.ts";
+import { checkBudget, reserveBudget } from "../usage/budgets.ts";
 import { parseQuery, summarize } from "../usage/summary.ts";
 import { usageScope } from "../usage/access.ts";
 import { DashboardFeed, type RouteRow } from "../dashboard/feed.ts";
@@ -101,7 +101,11 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
     createLogger({ debug: config.debug, secrets, format: config.logFormat });
   const backends = createBackends(config, timedFetch(options.fetch ?? fetch, config.timeouts));
   const usage = options.usage ??
-    new UsageTracker({ log, azureModels: config.azureDeploymentModels });
+    new UsageTracker({
+      log,
+      azureModels: config.azureDeploymentModels,
+      prices: config.modelPrices,
+    });
   const ctx: ServerContext = {
     config,
     log,
@@ -623,6 +627,12 @@ async function handleMessages(
   });
   const { targets } = decision;
   entry.facts.route = decision.route;
+  await reserveBudget(ctx.usage, entry.facts.key!, ctx.config, {
+    requestId: entry.requestId,
+    targets,
+    inputTokens: () => estimateTokens(body),
+    maxTokens: body.max_tokens,
+  });
   const [first] = targets;
   const stream = body.stream === true;
   Object.assign(entry.record, {

@@ -5,9 +5,18 @@
  * for minutes; a 403 it would call an authentication failure). The spend is read from the
  * ledger's atomic sums, so a budget holds across every instance that shares the ledger.
  *
+ * Two more rules make a budget hold. A model that cannot be priced (the catalog does not know it
+ * and `MODEL_PRICES` does not name it) is refused while a budget is set: its spend would count as
+ * nothing. And each request in flight holds its largest cost (its input estimate at the input
+ * price plus `max_tokens` at the output price) until its record is written, so a burst of
+ * parallel requests stops once the spend and the held amounts reach the budget: in one process
+ * the overshoot is at most one request's largest cost.
+ *
  * @module
  */
 import { ProxyError } from "../anthropic/errors.ts";
+import { priceNanos } from "./prices.ts";
+import { noUsage } from "./record.ts";
 import type { UsageTracker } from "./tracker.ts";
 
 /** The budgets of a configuration. */
@@ -60,4 +69,73 @@ export async function checkBudget(
   if (perMonth !== undefined && spent.month >= perMonth) {
     throw over("monthly", "BUDGET_USD_PER_MONTH", spent.month, perMonth, at.month);
   }
+}
+
+/** What {@link reserveBudget} needs of a routed request. */
+export interface Reservation {
+  /** The request's id: the hold ends when the request's record is made. */
+  requestId: string;
+  /** The targets that may serve it (the first, then its fallbacks). */
+  targets: ReadonlyArray<{ provider: string; model: string }>;
+  /** Its input tokens, estimated (called only with a budget set). */
+  inputTokens: () => number;
+  /** Its `max_tokens`. */
+  maxTokens: number;
+}
+
+/**
+ * With a budget set: refuses a request whose targets cannot be priced (a 400 naming
+ * `MODEL_PRICES`), then holds the request's largest cost against `key`'s budget, refusing it (a
+ * 402) when what the key has spent and what its requests in flight hold already reach a budget.
+ * The hold ends with the request ({@link UsageTracker.end}).
+ */
+export async function reserveBudget(
+  usage: UsageTracker,
+  key: string,
+  budgets: Budgets,
+  request: Reservation,
+  now: number = Date.now(),
+): Promise<void> {
+  const { budgetUsdPerDay: perDay, budgetUsdPerMonth: perMonth } = budgets;
+  if (perDay === undefined && perMonth === undefined) return;
+  const ledger = await usage.ledger();
+  if (!ledger) return;
+  const tokens = {
+    ...noUsage(),
+    input_tokens: request.inputTokens(),
+    output_tokens: request.maxTokens,
+  };
+  let most = 0;
+  for (const target of request.targets) {
+    const nanos = await priceNanos({ ...target, usage: tokens, ...usage.pricing, at: now });
+    if (nanos === null) {
+      throw new ProxyError(
+        "invalid_request_error",
+        `budget: ${target.provider}/${target.model} has no known price, so a budget cannot hold ` +
+          `for it; set its price with MODEL_PRICES=${target.model}=<input>/<output> (USD per ` +
+          "million tokens) or use a model the price catalog knows",
+      );
+    }
+    most = Math.max(most, nanos);
+  }
+  const spent = await ledger.spent(key, now).catch(() => undefined);
+  if (!spent) return;
+  // From here to the hold nothing awaits: requests checking at once see each other's holds.
+  const held = usage.reservedUsd(key);
+  const at = resets(now);
+  const over = (what: string, name: string, used: number, limit: number, reset: Date) =>
+    new ProxyError(
+      "billing_error",
+      `budget: key ${key} has spent ${dollars(used)} and its requests in flight may spend ${
+        dollars(held)
+      } more, reaching its ${what} budget of ${dollars(limit)} (${name}); retry when they are ` +
+        `done; it resets at ${reset.toISOString()}`,
+    );
+  if (perDay !== undefined && spent.day + held >= perDay) {
+    throw over("daily", "BUDGET_USD_PER_DAY", spent.day, perDay, at.day);
+  }
+  if (perMonth !== undefined && spent.month + held >= perMonth) {
+    throw over("monthly", "BUDGET_USD_PER_MONTH", spent.month, perMonth, at.month);
+  }
+  usage.reserve(request.requestId, key, most);
 }

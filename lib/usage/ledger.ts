@@ -162,6 +162,8 @@ export class Ledger {
   #pending: UsageRecord[] = [];
   #draining?: Promise<void>;
   #hurry = false;
+  /** Cost of queued records not yet committed, in nano-dollars by key: spent already. */
+  readonly #unwritten = new Map<string, number>();
 
   constructor(kv: Deno.Kv, options: LedgerOptions = {}) {
     this.#kv = kv;
@@ -198,7 +200,17 @@ export class Ledger {
       };
     }
     this.#pending.push(record);
+    this.#unwrite(record, 1);
     this.#draining ??= this.#drain();
+  }
+
+  /** Counts (`sign` 1) or uncounts (-1) a queued record's cost as spent but not yet committed. */
+  #unwrite(record: UsageRecord, sign: 1 | -1): void {
+    if (!record.costUsd) return;
+    const nanos = (this.#unwritten.get(record.key) ?? 0) +
+      sign * Math.round(record.costUsd * NANOS_PER_USD);
+    if (nanos > 0) this.#unwritten.set(record.key, nanos);
+    else this.#unwritten.delete(record.key);
   }
 
   /** Writes every queued record now; resolves when they are written (or failed). */
@@ -232,6 +244,8 @@ export class Ledger {
             error instanceof Error ? error.message : error
           }`,
         );
+      } finally {
+        for (const record of batch) this.#unwrite(record, -1);
       }
     }
     this.#draining = undefined;
@@ -380,8 +394,10 @@ export class Ledger {
       [ROOT, "bd", dayOf(now), key],
       [ROOT, "bm", monthOf(now), key],
     ]);
+    // Records of this process still in the write queue count too: a burst sees its own spend.
+    const queued = this.#unwritten.get(key) ?? 0;
     const usd = (entry: Deno.KvEntryMaybe<Deno.KvU64>) =>
-      entry.value ? Number(entry.value.value) / NANOS_PER_USD : 0;
+      ((entry.value ? Number(entry.value.value) : 0) + queued) / NANOS_PER_USD;
     return { day: usd(day), month: usd(month) };
   }
 

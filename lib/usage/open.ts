@@ -74,5 +74,6 @@ export function createUsage(config: Config, options: OpenLedgerOptions = {}): Us
     log: options.log,
     // Azure deployments are priced as the model they run (AZURE_DEPLOYMENT_MODELS).
     azureModels: config.azureDeploymentModels,
+    prices: config.modelPrices,
   });
 }

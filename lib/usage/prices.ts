@@ -42,6 +42,25 @@ export interface PriceQuery {
   azureModels?: Readonly<Record<string, string>>;
   /** When the request ran (a Date or ms since the epoch; the catalog has dated prices). */
   at?: Date | number;
+  /** Configured prices (`MODEL_PRICES`), by lower-case `provider/model` or `model`; they win. */
+  prices?: Readonly<Record<string, ModelPrice>>;
+}
+
+/** A configured price: USD per million input tokens (cache reads and writes too) and output. */
+export interface ModelPrice {
+  /** USD per million input tokens. */
+  input: number;
+  /** USD per million output tokens. */
+  output: number;
+}
+
+/** The configured price of a query's model, if any. */
+function configuredPrice(query: PriceQuery, model: string): ModelPrice | undefined {
+  const prices = query.prices;
+  if (!prices) return undefined;
+  const name = model.toLowerCase();
+  return prices[`${query.provider}/${name}`] ?? prices[name] ??
+    (query.model !== model ? prices[query.model.toLowerCase()] : undefined);
 }
 
 /**
@@ -61,13 +80,19 @@ export async function priceNanos(query: PriceQuery): Promise<number | null> {
 export function priceNanosNow(query: PriceQuery): number | null | undefined {
   // Answered or refused by the proxy itself: no provider was paid.
   if (query.provider === "local" || query.provider === "rejected") return 0;
-  const providerId = CATALOG_PROVIDER[query.provider];
-  if (!providerId) return null;
-  if (!loaded) return undefined;
   const model = query.provider === "azure"
     ? query.azureModels?.[query.model] ?? query.model
     : query.model;
   const u = query.usage;
+  const own = configuredPrice(query, model);
+  if (own) {
+    // Cache reads and writes are priced as input: a configured price errs on the high side.
+    const input = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+    return Math.round((input * own.input + u.output_tokens * own.output) * 1000);
+  }
+  const providerId = CATALOG_PROVIDER[query.provider];
+  if (!providerId) return null;
+  if (!loaded) return undefined;
   const id = `${providerId}\0${model}`;
   let known = matched.get(id);
   if (known === null) return null;

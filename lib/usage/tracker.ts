@@ -6,7 +6,13 @@
  * @module
  */
 import type { Ledger } from "./ledger.ts";
-import { NANOS_PER_USD, priceNanos, priceNanosNow, type PriceQuery } from "./prices.ts";
+import {
+  type ModelPrice,
+  NANOS_PER_USD,
+  priceNanos,
+  priceNanosNow,
+  type PriceQuery,
+} from "./prices.ts";
 import { REJECTED, type UsageRecord } from "./record.ts";
 import { endRequestSpan } from "./telemetry.ts";
 import type { Span } from "@opentelemetry/api";
@@ -39,6 +45,8 @@ export interface UsageTrackerOptions {
   ledger?: Ledger | Promise<Ledger | undefined>;
   /** Azure deployment name → model, for pricing. */
   azureModels?: Readonly<Record<string, string>>;
+  /** Configured prices (`MODEL_PRICES`) of models the catalog does not know. */
+  prices?: Readonly<Record<string, ModelPrice>>;
   /** Where failures are reported. */
   log?: { info(line: string): void };
 }
@@ -51,6 +59,8 @@ export class UsageTracker {
   readonly #options: UsageTrackerOptions;
   readonly #listeners = new Set<(event: UsageEvent) => void>();
   readonly #finishing = new Set<Promise<void>>();
+  /** Budget held by requests in flight: request id → key and nano-dollars. */
+  readonly #reserved = new Map<string, { key: string; nanos: number }>();
   /** The ledger once its opening has settled (the common, synchronous path). */
   #opened?: { ledger: Ledger | undefined };
 
@@ -76,6 +86,26 @@ export class UsageTracker {
     return () => this.#listeners.delete(listener);
   }
 
+  /** The prices this tracker applies: the configured ones, and Azure's deployment models. */
+  get pricing(): Pick<PriceQuery, "azureModels" | "prices"> {
+    return { azureModels: this.#options.azureModels, prices: this.#options.prices };
+  }
+
+  /**
+   * Holds `nanos` of `key`'s budget for the request `requestId` until it ends (its record then
+   * holds the real cost): concurrent requests see each other before any of them is recorded.
+   */
+  reserve(requestId: string, key: string, nanos: number): void {
+    this.#reserved.set(requestId, { key, nanos });
+  }
+
+  /** The budget `key`'s requests in flight hold, in USD. */
+  reservedUsd(key: string): number {
+    let nanos = 0;
+    for (const r of this.#reserved.values()) if (r.key === key) nanos += r.nanos;
+    return nanos / NANOS_PER_USD;
+  }
+
   /** A request has started. */
   start(request: InFlight): void {
     this.inFlight.set(request.requestId, request);
@@ -88,6 +118,8 @@ export class UsageTracker {
    */
   end(facts: UnpricedRecord, span?: Span): void {
     this.inFlight.delete(facts.requestId);
+    // The record takes over: the ledger counts it as spent from now on, written or not yet.
+    this.#reserved.delete(facts.requestId);
     // Refused before routing: named as such (it costs nothing), not an empty provider.
     if (!facts.provider) facts = { ...facts, provider: REJECTED };
     // Once the catalog and the ledger are ready, all of it happens here, without a promise.
@@ -127,6 +159,7 @@ export class UsageTracker {
       model: facts.backendModel,
       usage: facts.usage,
       azureModels: this.#options.azureModels,
+      prices: this.#options.prices,
       at: facts.time,
     });
   }
