@@ -145,8 +145,10 @@ export function banner(config: Config, address: string): string {
       config.middleModel ?? config.bigModel
     }, opus → ${config.bigModel}`,
     // A command that works as printed: Claude Code with a fresh HOME will not start without a
-    // key. The proxy's own key is not printed (banners end up in logs).
-    `  use it:   ANTHROPIC_BASE_URL=http://${shown} ANTHROPIC_API_KEY=${
+    // key. ANTHROPIC_AUTH_TOKEN like `ccproxy env`: with ANTHROPIC_API_KEY an interactive Claude
+    // Code stops at "Detected a custom API key", defaulting to "No". The proxy's own key is not
+    // printed (banners end up in logs).
+    `  use it:   ANTHROPIC_BASE_URL=http://${shown} ANTHROPIC_AUTH_TOKEN=${
       config.proxyApiKeys.length ? "<your PROXY_API_KEY>" : "ccproxy"
     }${windowAssignments(config)} claude`,
     ...windowLines(config),

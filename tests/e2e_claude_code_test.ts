@@ -348,7 +348,7 @@ Deno.test({
       // The window variable makes Claude Code compact before gpt-4.1's window (client_env.ts).
       assert.deepEqual(Object.keys(env), [
         "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
         "CLAUDE_CODE_AUTO_COMPACT_WINDOW",
       ]);
       const result = await runClaude(["-p", "hi"], work, "", env);

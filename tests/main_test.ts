@@ -73,7 +73,7 @@ Deno.test("main: serves with .env underneath the environment and prints the bann
       banner,
       new RegExp(
         // Unknown models (from-env, small-dotenv) have a 128k window: Claude Code is told it.
-        `ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} ANTHROPIC_API_KEY=ccproxy ` +
+        `ANTHROPIC_BASE_URL=http://127\\.0\\.0\\.1:${port} ANTHROPIC_AUTH_TOKEN=ccproxy ` +
           "CLAUDE_CODE_AUTO_COMPACT_WINDOW=128000 claude",
       ),
     );
