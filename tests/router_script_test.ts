@@ -140,3 +140,17 @@ Deno.test("loadRouterScript() refuses a module without a route function", async 
     await Deno.remove(path);
   }
 });
+
+Deno.test("a script naming a provider that is not configured falls through, logged", async () => {
+  const { send, lines } = setup(() => "gemini/gemini-2.5-pro");
+  const result = await send(TURN);
+  assert.equal(result.status, 200);
+  assert.equal(result.model, "gpt-4.1");
+  assert.ok(
+    lines.some((l) =>
+      /router script router\.ts: model gemini\/gemini-2\.5-pro: provider google is not configured \(set GEMINI_API_KEY\); using the built-in rules/
+        .test(l)
+    ),
+    lines.join("\n"),
+  );
+});
