@@ -155,6 +155,9 @@ export function serveGated(handler: Deno.ServeHandler, options: GateOptions): Ga
         if (outOfDescriptors(error)) lower();
         return await refuse(client);
       }
+      // Relayed writes are small and many: Nagle's algorithm with delayed ACKs would hold each
+      // one back by tens of milliseconds.
+      for (const conn of [client, upstream]) (conn as Deno.TcpConn).setNoDelay(true);
       const link = new Link(client, upstream);
       links.set((upstream.localAddr as Deno.NetAddr).port, link);
       await (link.done = link.run());
