@@ -209,3 +209,35 @@ Deno.test("LOG_FORMAT takes text or json", () => {
   assert.equal(testConfig({ LOG_FORMAT: "JSON" }).logFormat, "json");
   assert.throws(() => testConfig({ LOG_FORMAT: "xml" }), /LOG_FORMAT takes text or json/);
 });
+
+Deno.test("control characters from clients and upstreams are escaped in the text log (no forged lines, no escape codes)", async (t) => {
+  // deno-lint-ignore no-control-regex
+  const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+  const forged = "openai/x\n2026-11-29T00:00:00.000Z req_FAKE POST /v1/messages admin login ok" +
+    "\u001b[31mRED\u009b2J\u007f\u2028\u2029\r";
+  await t.step("a pinned model name", async () => {
+    const { post, lines } = setup([textReply(["ok"])]);
+    const response = await post({ ...BODY, model: forged });
+    await response.body?.cancel();
+    assert.ok(lines.length >= 1);
+    for (const line of lines) assert.doesNotMatch(line, CONTROL, JSON.stringify(line));
+    assert.match(
+      lines.at(-1)!,
+      /openai\/x\\n2026-11-29T00:00:00\.000Z req_FAKE .*ok\\u001b\[31mRED\\u009b2J\\u007f\\u2028\\u2029\\r/,
+    );
+  });
+  await t.step("an upstream's error message", async () => {
+    const { post, lines } = setup([
+      DIALECTS.openai.error(400, "bad\u009b31m\u2028x\u001b]0;t\u0007"),
+    ]);
+    const response = await post(BODY);
+    await response.body?.cancel();
+    for (const line of lines) assert.doesNotMatch(line, CONTROL, JSON.stringify(line));
+    assert.match(lines.at(-1)!, /bad\\u009b31m/);
+  });
+  await t.step("info lines too", () => {
+    const lines: string[] = [];
+    createLogger({ write: (l) => lines.push(l) }).forRequest("req_1").info("a\nb\u001b[0m\u0085");
+    assert.match(lines[0], / req_1 a\\nb\\u001b\[0m\\u0085$/);
+  });
+});

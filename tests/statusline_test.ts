@@ -203,3 +203,17 @@ Deno.test("statusline shows a recorded session's model, tokens and cost from the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("formatStatus() strips control characters from the ledger's model and Claude Code's", () => {
+  const input = parseStatusInput(RECORDED);
+  const model = "x\n2026-11-29T00:00:00.000Z req_FAKE\u001b[31mRED\u009b\u007f\u2028\r";
+  const usage = sessionUsage({ ...USAGE, last: { provider: "openai", backend_model: model } })!;
+  const line = formatStatus(input, { kind: "session", usage });
+  assert.equal(line.split(" · ")[0], "x2026-11-29T00:00:00.000Z req_FAKE[31mRED");
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  const unreachable = formatStatus({ model: { display_name: "Opus\u001b]0;pwned\u0007" } }, {
+    kind: "unreachable",
+  });
+  assert.equal(unreachable, "ccproxy unreachable · Opus]0;pwned");
+});

@@ -150,8 +150,21 @@ function contextUsed(input: StatusInput): number | undefined {
     (current.cache_read_input_tokens ?? 0);
 }
 
-/** The one line for Claude Code's status bar. */
+// Control characters (C0, DEL, C1, line separators, bidi overrides): a model name from the ledger
+// (a client's pinned name) must not break the bar or send escape codes to the terminal.
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** The one line for Claude Code's status bar, without control characters. */
 export function formatStatus(
+  input: StatusInput,
+  answer: LedgerAnswer,
+  options: { window?: number; windows?: Record<string, number> } = {},
+): string {
+  return statusText(input, answer, options).replace(CONTROLS, "");
+}
+
+function statusText(
   input: StatusInput,
   answer: LedgerAnswer,
   options: { window?: number; windows?: Record<string, number> } = {},

@@ -5,7 +5,12 @@
  * @module
  */
 import { redact } from "./redact.ts";
-import { formatRecord, type LogFormat, type RequestRecord } from "./request_record.ts";
+import {
+  escapeControls,
+  formatRecord,
+  type LogFormat,
+  type RequestRecord,
+} from "./request_record.ts";
 
 /** Where log lines go and how much detail they carry. */
 export interface Logger {
@@ -42,7 +47,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     const time = new Date().toISOString();
     const line = json
       ? JSON.stringify({ time, level, ...(requestId ? { requestId } : {}), message })
-      : `${time} ${requestId ? `${requestId} ` : ""}${message}`;
+      : `${time} ${requestId ? `${requestId} ` : ""}${escapeControls(message)}`;
     write(redact(line, secrets));
   };
   const make = (requestId: string | undefined): Logger => ({

@@ -131,6 +131,28 @@ export function trimMessage(message: string): string {
   return line.length > MAX_MESSAGE ? `${line.slice(0, MAX_MESSAGE - 1)}…` : line;
 }
 
+/**
+ * Control characters a terminal or a log reader acts on: C0 (newlines, ESC), DEL, C1, the
+ * Unicode line and paragraph separators, and the bidirectional overrides.
+ */
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every control character written as a JSON-style escape (`\n`, `\u001b`): client
+ * and upstream strings (model names, session ids, error messages) cannot forge a log line or
+ * send escape codes to the operator's terminal.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => {
+    const code = c.charCodeAt(0);
+    // JSON's short forms for C0 (`\n`, `\t`); `\uXXXX` for the rest.
+    return code < 0x20
+      ? JSON.stringify(c).slice(1, -1)
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 /** A try as text: `openai/gpt-4.1(503)`, or `openai/gpt-4.1` for the one that served. */
 export function formatAttempt(attempt: Attempt): string {
   const target = `${attempt.provider}/${attempt.model}`;
@@ -169,5 +191,6 @@ export function formatRecord(record: RequestRecord, format: LogFormat): string {
   if (record.error) {
     parts.push(`error=${record.error.type}`, JSON.stringify(record.error.message));
   }
-  return parts.join(" ");
+  // Client and upstream strings are in it: one line, no escape codes.
+  return escapeControls(parts.join(" "));
 }
