@@ -122,38 +122,45 @@ Deno.test("main: under `deno serve` only the runtime serves (no second listener)
   }
 });
 
-Deno.test("main: `deno serve` on every interface without PROXY_API_KEY serves this machine only", async () => {
-  // deno serve's default --host is 0.0.0.0, whatever HOST says.
-  const server = await denoServe({ OPENAI_API_KEY: "sk-test-serve", HOST: "127.0.0.1" }, "0.0.0.0");
+Deno.test("main: under `deno serve` without PROXY_API_KEY a peer that is not loopback is refused", async () => {
+  // deno serve's default --host is 0.0.0.0, whatever HOST says, so the default export judges the
+  // peer. The tests may only reach 127.0.0.1: the peer's address is given, not dialled.
+  const saved = Deno.env.get("OPENAI_API_KEY");
+  Deno.env.set("OPENAI_API_KEY", "sk-test-default-export");
+  const peer = (hostname: string) =>
+    ({ remoteAddr: { transport: "tcp", hostname, port: 50000 } }) as Deno.ServeHandlerInfo;
+  const body = JSON.stringify({
+    model: "claude-sonnet-4-5",
+    max_tokens: 5,
+    messages: [{ role: "user", content: "x" }],
+  });
   try {
-    const local = await fetch(`http://127.0.0.1:${server.port}/health`);
-    assert.equal(local.status, 200);
-    await local.body?.cancel();
-    // The tests may only reach 127.0.0.1: a child process calls the machine's own non-loopback
-    // address (the traffic stays on this host), as another machine on the network would.
-    const probe = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        `const own = Deno.networkInterfaces()
-          .find((i) => i.family === "IPv4" && !i.address.startsWith("127."))?.address;
-        if (!own) console.log("no address");
-        else {
-          const response = await fetch("http://" + own + ":${server.port}/v1/messages", {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 5,
-              messages: [{ role: "user", content: "x" }] }),
-          });
-          console.log(response.status, await response.text());
-        }`,
-      ],
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-    }).output();
-    const answer = new TextDecoder().decode(probe.stdout).trim();
-    assert.match(answer, /^403 .*"permission_error".*PROXY_API_KEY.*--host 127\.0\.0\.1/);
+    for (const hostname of ["192.0.2.7", "10.1.2.3", "2001:db8::1"]) {
+      const response = await entry.fetch!(
+        new Request("http://127.0.0.1:8082/v1/messages", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        }),
+        peer(hostname),
+      );
+      assert.equal(response.status, 403, hostname);
+      assert.match(
+        await response.text(),
+        /"permission_error".*PROXY_API_KEY.*--host 127\.0\.0\.1/,
+      );
+    }
+    for (const hostname of ["127.0.0.1", "::1", "::ffff:127.0.0.1"]) {
+      const response = await entry.fetch!(
+        new Request("http://127.0.0.1:8082/health"),
+        peer(hostname),
+      );
+      assert.equal(response.status, 200, hostname);
+      await response.body?.cancel();
+    }
   } finally {
-    await server.close();
+    if (saved === undefined) Deno.env.delete("OPENAI_API_KEY");
+    else Deno.env.set("OPENAI_API_KEY", saved);
   }
 });
 
