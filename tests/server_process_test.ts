@@ -330,3 +330,21 @@ export function route(request: RouterRequest, context: RouterContext): string | 
     await fake.close();
   }
 });
+
+Deno.test("main: a request Deno's parser refuses (bad Content-Length) gets an Anthropic error body", async () => {
+  const server = await startServer({ USAGE_DB: "off" });
+  try {
+    const conn = await connect(
+      server.port,
+      "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n" +
+        "content-length: abc\r\n\r\n{}",
+    );
+    const answer = await readToEnd(conn);
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    assert.equal(body.error.type, "invalid_request_error");
+    assert.match(body.error.message, /malformed HTTP/);
+  } finally {
+    await server.stop();
+  }
+});

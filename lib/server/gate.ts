@@ -137,7 +137,7 @@ export function serveGated(handler: Deno.ServeHandler, options: GateOptions): Ga
     async run() {
       // Client → server: a half-close goes on as a half-close. Server → client: its end is the end.
       const forward = pump(this.client, this.upstream).then(() => this.upstream.closeWrite());
-      const back = pump(this.upstream, this.client);
+      const back = pump(this.upstream, this.client, shapeParserError);
       await Promise.race([back, forward.then(() => back)]).catch(() => {});
       this.close();
     }
@@ -231,13 +231,44 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   await Promise.race([promise, elapsed]).finally(() => clearTimeout(timer));
 }
 
-async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+async function pump(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  shape?: (chunk: Uint8Array) => Uint8Array,
+): Promise<void> {
   const buffer = new Uint8Array(16 * 1024);
   while (true) {
     const n = await from.read(buffer);
     if (n === null) return;
-    for (let sent = 0; sent < n;) sent += await to.write(buffer.subarray(sent, n));
+    const chunk = shape ? shape(buffer.subarray(0, n)) : buffer.subarray(0, n);
+    for (let sent = 0; sent < chunk.length;) sent += await to.write(chunk.subarray(sent));
   }
+}
+
+const HTTP_4 = new TextEncoder().encode("HTTP/1.1 4");
+const PARSER_ERROR = /^HTTP\/1\.1 (4\d\d) [^\r]*\r\ncontent-length: 0\r\n(?:[^\r]*\r\n)*\r\n$/i;
+
+/**
+ * Deno's HTTP server answers a request it cannot parse (a malformed `Content-Length`, …) itself,
+ * with an empty 4xx that never reaches ccproxy's handler (which always sends a JSON body): that
+ * answer gets an Anthropic error body here, so clients can say what went wrong.
+ */
+function shapeParserError(chunk: Uint8Array): Uint8Array {
+  if (chunk.length > 512 || !HTTP_4.every((byte, i) => chunk[i] === byte)) return chunk;
+  const match = PARSER_ERROR.exec(new TextDecoder().decode(chunk));
+  if (!match) return chunk;
+  const body = JSON.stringify({
+    type: "error",
+    error: {
+      type: "invalid_request_error",
+      message:
+        "invalid request: malformed HTTP (a bad Content-Length, Transfer-Encoding or header)",
+    },
+  });
+  return new TextEncoder().encode(
+    `HTTP/1.1 ${match[1]} Bad Request\r\ncontent-type: application/json\r\n` +
+      `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 function refuse(client: Deno.Conn): Promise<void> {
