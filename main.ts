@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { describeConfig, pingProviders } from "./lib/cli/check.ts";
 import {
   listenProblem,
+  modelWarnings,
   placeholderWarnings,
   readEnvFile,
   StartupError,
@@ -261,7 +262,9 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ccproxy: cannot start:\n${error.problems.map((p) => `  ${p}`).join("\n")}`);
     return 2;
   }
-  for (const warning of placeholderWarnings(config)) console.error(`ccproxy: ${warning}`);
+  for (const warning of [...placeholderWarnings(config), ...modelWarnings(config)]) {
+    console.error(`ccproxy: ${warning}`);
+  }
   if (command === "check") return await check(config, flags.ping === true);
   if (command === "env") {
     console.log(envCommand(config));

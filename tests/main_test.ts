@@ -272,3 +272,30 @@ Deno.test("main: the .env.example placeholder key left in place is a warning at 
     await server.stop();
   }
 });
+
+Deno.test("main: .env.example copied, the README's Gemini line maps to Gemini models", async () => {
+  const dir = await Deno.makeTempDir();
+  Deno.copyFileSync(new URL("../.env.example", import.meta.url), `${dir}/.env`);
+  const out = await run(["check"], {
+    PREFERRED_PROVIDER: "google",
+    GEMINI_API_KEY: "AIzaSyTestGeminiKey0123456789abcdef",
+  }, dir).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  assert.match(text, /gemini-2\.5-pro/);
+  assert.match(text, /gemini-2\.5-flash/);
+  assert.doesNotMatch(text, /gpt-4\.1/);
+  assert.doesNotMatch(text, /warning/);
+});
+
+Deno.test("main: a model of another provider is a warning at start and in check", async () => {
+  const out = await run(["check"], {
+    PREFERRED_PROVIDER: "google",
+    GEMINI_API_KEY: "AIzaSyTestGeminiKey0123456789abcdef",
+    BIG_MODEL: "gpt-4.1",
+  }).output();
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /^ccproxy: warning: BIG_MODEL \(or GEMINI_BIG_MODEL\) is "gpt-4\.1", an OpenAI model, but it goes to google: every request for it fails; unset it for google's default or name a google model\n/,
+  );
+});

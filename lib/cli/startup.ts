@@ -1,12 +1,13 @@
 /**
  * A first start that explains itself: an `--env-file` that cannot be read is an error, a key
- * still holding the `.env.example` placeholder is a warning, and a port that cannot be bound is
+ * still holding the `.env.example` placeholder or a model of another provider is a warning, and a
+ * port that cannot be bound is
  * one line, not a stack trace.
  *
  * @module
  */
 import { parseEnv } from "node:util";
-import type { Config, Provider } from "../config.ts";
+import { type Config, OPENAI_DEFAULT_BASE_URL, type Provider } from "../config.ts";
 import { envFileWarnings } from "../env_file.ts";
 
 /** A start-up problem worth one line and exit code 2. */
@@ -75,6 +76,55 @@ export function placeholderWarnings(config: Config): string[] {
       warnings.push(
         `warning: ${variable} is still the placeholder "${value}" from .env.example: ` +
           `put your ${provider} key in .env, or every request to ${provider} fails`,
+      );
+    }
+  }
+  return warnings;
+}
+
+/** Model names that plainly belong to another provider than the one they are sent to. */
+const FOREIGN: Record<Provider, { pattern: RegExp; owner: string } | undefined> = {
+  // OpenAI's names: gpt-*, chatgpt-*, the o-series (o1, o3-mini, o4-mini), codex-*.
+  google: { pattern: /^(gpt-|chatgpt-|codex-|o\d+(-|$))/i, owner: "an OpenAI model" },
+  anthropic: { pattern: /^(gpt-|chatgpt-|codex-|o\d+(-|$)|gemini-)/i, owner: "not a Claude model" },
+  openai: { pattern: /^gemini-/i, owner: "a Gemini model" },
+  azure: { pattern: /^gemini-/i, owner: "a Gemini model" },
+};
+
+const PREFIX: Record<Provider, string> = {
+  openai: "OPENAI",
+  google: "GEMINI",
+  azure: "AZURE",
+  anthropic: "ANTHROPIC",
+};
+
+/** Each provider's default URL: behind any other (a gateway) a model can have any name. */
+const PUBLIC_URL: Partial<Record<Provider, (config: Config) => boolean>> = {
+  openai: (c) => c.openaiBaseUrl === OPENAI_DEFAULT_BASE_URL,
+  google: (c) => c.geminiBaseUrl === "https://generativelanguage.googleapis.com",
+  anthropic: (c) => c.anthropicBaseUrl === "https://api.anthropic.com",
+};
+
+/**
+ * One warning per configured model that plainly belongs to another provider (`gpt-4.1` on
+ * google, `gemini-2.5-pro` on openai): typically `BIG_MODEL` left over from another setup, so
+ * every request would be a 404 from the provider. Behind a gateway (a base URL of one's own) any
+ * name may be right, so none is warned about.
+ */
+export function modelWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  for (const provider of new Set([config.preferredProvider, ...config.fallbackProviders])) {
+    const foreign = FOREIGN[provider];
+    if (!foreign || PUBLIC_URL[provider]?.(config) === false) continue;
+    const set = config.models[provider];
+    for (const [size, model] of [["BIG", set.big], ["MIDDLE", set.middle], ["SMALL", set.small]]) {
+      if (!model || !foreign.pattern.test(model)) continue;
+      const variable = provider === config.preferredProvider
+        ? `${size}_MODEL (or ${PREFIX[provider]}_${size}_MODEL)`
+        : `${PREFIX[provider]}_${size}_MODEL`;
+      warnings.push(
+        `warning: ${variable} is "${model}", ${foreign.owner}, but it goes to ${provider}: ` +
+          `every request for it fails; unset it for ${provider}'s default or name a ${provider} model`,
       );
     }
   }
