@@ -154,3 +154,28 @@ Deno.test("a script naming a provider that is not configured falls through, logg
     lines.join("\n"),
   );
 });
+
+Deno.test("a router script type-checks against mod.ts's types (deno check), and a wrong one does not", async () => {
+  const check = async (source: string) => {
+    const path = await writeScript(source);
+    try {
+      const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["check", "--quiet", path],
+        env: { NO_COLOR: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      return { code, errors: new TextDecoder().decode(stderr) };
+    } finally {
+      await Deno.remove(path);
+    }
+  };
+  assert.equal((await check(README_ROUTER)).code, 0, "the README's router checks");
+  const wrong = await check(
+    README_ROUTER.replace("context.tokens > 100_000", "context.tokenz > 1"),
+  );
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.errors, /tokenz/);
+  const badAnswer = await check(README_ROUTER.replace('return "openai/o3";', "return 3;"));
+  assert.notEqual(badAnswer.code, 0, "a route that answers a number is refused");
+});
