@@ -32,13 +32,59 @@ export async function claudeBinary(): Promise<string> {
   return path;
 }
 
-/** The environment for an offline Claude Code run against the proxy at `baseUrl`. */
-export function claudeEnv(home: string, baseUrl: string): Record<string, string> {
+/** What a run of Claude Code (or of `ccproxy code`) printed, and how it exited. */
+export interface ClaudeRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The variables that point Claude Code at the proxy at `baseUrl`, with `key` as its API key. */
+export function proxyEnv(baseUrl: string, key = "sk-ant-test"): Record<string, string> {
+  return { ANTHROPIC_BASE_URL: baseUrl, ANTHROPIC_API_KEY: key };
+}
+
+/**
+ * Runs `command` with `args` in `work` the way these tests run Claude Code: a cleared
+ * environment holding only PATH, a throwaway HOME (`work`/home, so the user's settings and
+ * sessions stay out) and the switch that keeps Claude Code offline, then `env` on top. Stdin is
+ * closed (nothing waits for a keyboard); stdout and stderr are captured.
+ */
+export async function runOffline(
+  command: string,
+  args: string[],
+  work: string,
+  env: Record<string, string>,
+): Promise<ClaudeRun> {
+  const result = await new Deno.Command(command, {
+    args,
+    cwd: work,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: `${work}/home`,
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   return {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    HOME: home,
-    ANTHROPIC_BASE_URL: baseUrl,
-    ANTHROPIC_API_KEY: "sk-ant-test",
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    code: result.code,
+    stdout: new TextDecoder().decode(result.stdout),
+    stderr: new TextDecoder().decode(result.stderr),
   };
+}
+
+/**
+ * Runs the real Claude Code with `args` in `work`, offline (see `runOffline`); `env` holds the
+ * proxy variables, usually `proxyEnv(baseUrl)` and whatever a test adds to them.
+ */
+export async function runClaude(
+  work: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<ClaudeRun> {
+  return runOffline(await claudeBinary(), args, work, env);
 }

@@ -15,28 +15,11 @@ import { claudeCodeLimitsEnv, firstProxyKey } from "../lib/cli/code_env.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { dayOf, Ledger } from "../lib/usage/ledger.ts";
-import meta from "../deno.json" with { type: "json" };
+import { claudeBinary, claudeSupported, denoDirs, runOffline } from "./claude_code.ts";
 import { testConfig, testdata } from "./helpers.ts";
 
-const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
-const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-
-/** Deno's cache directory: a throwaway HOME must not hide it from the `deno run` under test. */
-async function denoDir(): Promise<{ denoDir: string; npmCache: string }> {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-  })
-    .output();
-  return JSON.parse(new TextDecoder().decode(info.stdout));
-}
-
-async function claudeBinary(): Promise<string> {
-  const version = meta.imports[PACKAGE].split("@").at(-1);
-  return `${(await denoDir()).npmCache}/registry.npmjs.org/${PACKAGE}/${version}/claude`;
-}
 
 /** A loopback port nothing listens on. */
 function freePort(): number {
@@ -213,27 +196,17 @@ Deno.test({
 
 /** Runs `ccproxy code …` as a user would, with the real Claude Code. */
 async function ccproxyCode(work: string, args: string[], env: Record<string, string>) {
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--config", CONFIG, "-A", MAIN, "code", ...args],
-    cwd: work,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: `${work}/home`,
-      DENO_DIR: (await denoDir()).denoDir,
+  return runOffline(
+    Deno.execPath(),
+    ["run", "--config", CONFIG, "-A", MAIN, "code", ...args],
+    work,
+    {
+      // A throwaway HOME must not hide Deno's cache from the `deno run` under test.
+      DENO_DIR: (await denoDirs()).denoDir,
       CLAUDE_PATH: await claudeBinary(),
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
       ...env,
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: result.code,
-    stdout: new TextDecoder().decode(result.stdout),
-    stderr: new TextDecoder().decode(result.stderr),
-  };
+  );
 }
 
 function writeThenAnswer(target: string): FakeUpstream {
@@ -254,7 +227,7 @@ function writeThenAnswer(target: string): FakeUpstream {
 
 Deno.test({
   name: "ccproxy code -p runs a tool round trip through a ccproxy it starts, then stops it",
-  ignore: !supported,
+  ignore: !claudeSupported,
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-code-e2e-" });
     const upstream = writeThenAnswer(`${work}/hello.txt`);
@@ -299,7 +272,7 @@ Deno.test({
 
 Deno.test({
   name: "ccproxy code tells Claude Code the backend's output cap and window",
-  ignore: !supported,
+  ignore: !claudeSupported,
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-code-e2e-" });
     const upstream = createFakeUpstream(() => DIALECTS.openai.text(["hi"]));

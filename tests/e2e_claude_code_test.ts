@@ -17,59 +17,8 @@ import {
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
-import meta from "../deno.json" with { type: "json" };
+import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
-
-const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
-const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
-
-/**
- * Runs `claude` with `args` in `work` (throwaway HOME), offline, against `baseUrl`; `env`
- * replaces the proxy variables (the banner test passes exactly what the banner printed).
- */
-async function runClaude(
-  args: string[],
-  work: string,
-  baseUrl: string,
-  env: Record<string, string> = { ANTHROPIC_BASE_URL: baseUrl, ANTHROPIC_API_KEY: "sk-ant-test" },
-) {
-  const result = await new Deno.Command(await claudeBinary(), {
-    args,
-    cwd: work,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: `${work}/home`,
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: result.code,
-    stdout: new TextDecoder().decode(result.stdout),
-    stderr: new TextDecoder().decode(result.stderr),
-  };
-}
-
-async function claudeBinary(): Promise<string> {
-  const version = meta.imports[PACKAGE].split("@").at(-1);
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-  })
-    .output();
-  const cache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache as string;
-  const path = `${cache}/registry.npmjs.org/${PACKAGE}/${version}/claude`;
-  try {
-    Deno.statSync(path);
-  } catch {
-    throw new Error(`Claude Code binary missing at ${path}: run \`deno install\` first`);
-  }
-  return path;
-}
 
 type Name = "openai" | "azure" | "google" | "responses" | "gemini3" | "reasoning_compat";
 
@@ -187,7 +136,7 @@ const DIALECT: Record<Name, Dialect> = {
 for (const name of Object.keys(SHAPES) as Name[]) {
   Deno.test({
     name: `Claude Code writes a file through ccproxy on ${name} and prints the final answer`,
-    ignore: !supported,
+    ignore: !claudeSupported,
     async fn() {
       const shape = SHAPES[name];
       const dialect = DIALECT[name];
@@ -212,24 +161,12 @@ for (const name of Object.keys(SHAPES) as Name[]) {
       });
       const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
       try {
-        const result = await new Deno.Command(await claudeBinary(), {
-          args: ["-p", "Write hello to hello.txt", "--allowedTools", "Write"],
-          cwd: work,
-          clearEnv: true,
-          env: {
-            PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-            HOME: `${work}/home`,
-            ANTHROPIC_BASE_URL: `http://127.0.0.1:${proxy.addr.port}`,
-            ANTHROPIC_API_KEY: "sk-ant-test",
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-          },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stdout = new TextDecoder().decode(result.stdout);
-        const stderr = new TextDecoder().decode(result.stderr);
-        assert.equal(result.code, 0, `claude exited ${result.code}: ${stderr}`);
+        const { code, stdout, stderr } = await runClaude(
+          work,
+          ["-p", "Write hello to hello.txt", "--allowedTools", "Write"],
+          proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+        );
+        assert.equal(code, 0, `claude exited ${code}: ${stderr}`);
         assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
         assert.match(stdout, /I wrote the file\./);
 
@@ -259,7 +196,7 @@ for (const name of Object.keys(SHAPES) as Name[]) {
 
 Deno.test({
   name: "Claude Code continues a session (-c) against an upstream that repeats call_0, and ends",
-  ignore: !supported,
+  ignore: !claudeSupported,
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
     const target = `${work}/hello.txt`;
@@ -282,11 +219,19 @@ Deno.test({
       ).length;
     try {
       const args = ["--allowedTools", "Write", "--max-turns", "6"];
-      const first = await runClaude(["-p", "Write hello to hello.txt", ...args], work, baseUrl);
+      const first = await runClaude(
+        work,
+        ["-p", "Write hello to hello.txt", ...args],
+        proxyEnv(baseUrl),
+      );
       assert.equal(first.code, 0, `claude exited ${first.code}: ${first.stderr}`);
       assert.match(first.stdout, /I wrote the file\./);
       Deno.removeSync(target);
-      const second = await runClaude(["-c", "-p", "Write it again", ...args], work, baseUrl);
+      const second = await runClaude(
+        work,
+        ["-c", "-p", "Write it again", ...args],
+        proxyEnv(baseUrl),
+      );
       assert.equal(second.code, 0, `claude -c exited ${second.code}: ${second.stderr}`);
       assert.match(second.stdout, /I wrote the file\./);
       assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
@@ -308,7 +253,7 @@ Deno.test({
 
 Deno.test({
   name: "the banner's `use it` line works as printed with a fresh Claude Code HOME",
-  ignore: !supported,
+  ignore: !claudeSupported,
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-cc-" });
     const fake = serveFake(
@@ -351,7 +296,7 @@ Deno.test({
         "ANTHROPIC_AUTH_TOKEN",
         "CLAUDE_CODE_AUTO_COMPACT_WINDOW",
       ]);
-      const result = await runClaude(["-p", "hi"], work, "", env);
+      const result = await runClaude(work, ["-p", "hi"], env);
       assert.equal(result.code, 0, `claude exited ${result.code}: ${result.stderr}`);
       assert.match(result.stdout, /Hello from the banner\./);
     } finally {

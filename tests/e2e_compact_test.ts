@@ -22,7 +22,7 @@ import {
 import { claudeCodeWindow } from "../lib/routing/client_env.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
-import { claudeBinary, claudeEnv, claudeSupported } from "./claude_code.ts";
+import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
 
 const WINDOW = 40_000;
@@ -70,19 +70,13 @@ Deno.test({
     );
     const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
     try {
-      const result = await new Deno.Command(await claudeBinary(), {
-        args: ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
-        cwd: work,
-        clearEnv: true,
-        env: claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(result.stdout);
-      const stderr = new TextDecoder().decode(result.stderr);
+      const { code, stdout, stderr } = await runClaude(
+        work,
+        ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
+        proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+      );
       const log = lines.join("\n");
-      assert.equal(result.code, 0, `claude exited ${result.code}: ${stdout}${stderr}\n${log}`);
+      assert.equal(code, 0, `claude exited ${code}: ${stdout}${stderr}\n${log}`);
       assert.match(stdout, /FINISHED-AFTER-COMPACT/);
       if (Deno.env.get("SHOW_LOG")) console.log(log);
 
@@ -121,17 +115,12 @@ Deno.test({
     );
     const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
     try {
-      const result = await new Deno.Command(await claudeBinary(), {
-        args: ["-p", "hi", "--model", "openai/gpt-5"],
-        cwd: work,
-        clearEnv: true,
-        env: claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(result.stdout);
-      assert.equal(result.code, 0, `${stdout}${new TextDecoder().decode(result.stderr)}`);
+      const { code, stdout, stderr } = await runClaude(
+        work,
+        ["-p", "hi", "--model", "openai/gpt-5"],
+        proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+      );
+      assert.equal(code, 0, `${stdout}${stderr}`);
       assert.match(stdout, /pinned ok/);
       // Claude Code sends effort "high" for a name it does not know: the pin still wins.
       assert.deepEqual(upstream.requests.map((r) => r.body.model), ["gpt-5"]);
@@ -177,16 +166,12 @@ async function compactsAt(env: Record<string, string>, reported: number) {
   });
   const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   try {
-    const result = await new Deno.Command(await claudeBinary(), {
-      args: ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
-      cwd: work,
-      clearEnv: true,
-      env: { ...claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`), ...env },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+    const result = await runClaude(
+      work,
+      ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
+      { ...proxyEnv(`http://127.0.0.1:${proxy.addr.port}`), ...env },
+    );
+    assert.equal(result.code, 0, result.stderr);
     return upstream.requests.some((r) =>
       JSON.stringify(r.body.messages ?? []).includes(SUMMARY_REQUEST)
     );

@@ -18,7 +18,7 @@ import {
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
-import { claudeBinary, claudeEnv, claudeSupported, denoDirs } from "./claude_code.ts";
+import { claudeSupported, denoDirs, proxyEnv, runClaude } from "./claude_code.ts";
 import { gadgetName } from "./mcp_many_tools.ts";
 
 /** The tool the model looks up: its name is too long for OpenAI and Gemini. */
@@ -144,30 +144,17 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
         },
       );
       try {
-        const result = await new Deno.Command(await claudeBinary(), {
-          args: [
-            "-p",
-            "Use gadget 42 on hello",
-            "--mcp-config",
-            await mcpConfig(calls),
-            "--strict-mcp-config",
-            "--allowedTools",
-            FOUND,
-          ],
-          cwd: work,
-          clearEnv: true,
-          env: {
-            ...claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
+        const args = ["-p", "Use gadget 42 on hello", "--mcp-config", await mcpConfig(calls)];
+        const { code, stdout, stderr } = await runClaude(
+          work,
+          [...args, "--strict-mcp-config", "--allowedTools", FOUND],
+          {
+            ...proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
             // Connect the MCP server before the first request (it is non-blocking by default).
             MCP_CONNECTION_NONBLOCKING: "false",
           },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stdout = new TextDecoder().decode(result.stdout);
-        const stderr = new TextDecoder().decode(result.stderr);
-        assert.equal(result.code, 0, `claude exited ${result.code}: ${stderr}`);
+        );
+        assert.equal(code, 0, `claude exited ${code}: ${stderr}`);
         assert.ok(script.done(), `the script did not finish; stdout: ${stdout}`);
         assert.match(stdout, /The gadget said hello\./);
 

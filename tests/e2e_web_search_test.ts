@@ -21,7 +21,7 @@ import {
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
-import { claudeBinary, claudeEnv, claudeSupported } from "./claude_code.ts";
+import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { ANSWER } from "./search_answer.ts";
 
 interface Shape {
@@ -128,19 +128,13 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
       });
       const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
       try {
-        const result = await new Deno.Command(await claudeBinary(), {
-          args: ["-p", "What is new in Deno 3? Search the web.", "--allowedTools", "WebSearch"],
-          cwd: work,
-          clearEnv: true,
-          env: claudeEnv(`${work}/home`, `http://127.0.0.1:${proxy.addr.port}`),
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stdout = new TextDecoder().decode(result.stdout);
+        const { code, stdout, stderr } = await runClaude(
+          work,
+          ["-p", "What is new in Deno 3? Search the web.", "--allowedTools", "WebSearch"],
+          proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+        );
         if (Deno.env.get("SHOW_CLAUDE")) console.log(stdout);
-        const stderr = new TextDecoder().decode(result.stderr);
-        assert.equal(result.code, 0, `claude exited ${result.code}: ${stderr}`);
+        assert.equal(code, 0, `claude exited ${code}: ${stderr}`);
 
         // Claude Code's own search request reached the backend's search tool.
         const search = upstream.requests.find((r) => shape.searches(r.body));

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createFakeUpstream, textReply } from "../bench/fake_upstream.ts";
-import meta from "../deno.json" with { type: "json" };
 import { createHandler } from "../lib/server/handler.ts";
 import { authenticate, parseClientKeys } from "../lib/server/auth.ts";
 import { silentLogger } from "../lib/server/log.ts";
@@ -9,6 +8,7 @@ import { resets } from "../lib/usage/budgets.ts";
 import { Ledger } from "../lib/usage/ledger.ts";
 import { noUsage } from "../lib/usage/record.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
+import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
 
 Deno.test("parseClientKeys() names keys; a bare key is named by its hash prefix", () => {
@@ -151,23 +151,9 @@ Deno.test("a budget holds across instances that share one ledger", async () => {
   }
 });
 
-const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
-const supported = Deno.build.os === "linux" && Deno.build.arch === "x86_64";
-
-async function claudeBinary(): Promise<string> {
-  const version = meta.imports[PACKAGE].split("@").at(-1);
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-  })
-    .output();
-  const cache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache as string;
-  return `${cache}/registry.npmjs.org/${PACKAGE}/${version}/claude`;
-}
-
 Deno.test({
   name: "Claude Code shows the budget error at once and does not retry it",
-  ignore: !supported,
+  ignore: !claudeSupported,
   async fn() {
     const { handler, upstream, ledger, usage } = await setup({ BUDGET_USD_PER_DAY: "5" }, 7.5);
     const asked: string[] = [];
@@ -178,23 +164,12 @@ Deno.test({
     try {
       const work = await Deno.makeTempDir();
       await Deno.mkdir(`${work}/home`);
-      const result = await new Deno.Command(await claudeBinary(), {
-        args: ["-p", "hello"],
-        cwd: work,
-        clearEnv: true,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: `${work}/home`,
-          ANTHROPIC_BASE_URL: `http://127.0.0.1:${server.addr.port}`,
-          ANTHROPIC_API_KEY: "key-alice-01-abcdef",
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-        },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stdout = new TextDecoder().decode(result.stdout);
-      assert.equal(result.code, 1, stdout);
+      const { code, stdout } = await runClaude(
+        work,
+        ["-p", "hello"],
+        proxyEnv(`http://127.0.0.1:${server.addr.port}`, "key-alice-01-abcdef"),
+      );
+      assert.equal(code, 1, stdout);
       assert.match(stdout, /402 budget: key alice has spent \$7\.50 of its daily budget/);
       assert.match(stdout, /resets at \d{4}-\d\d-\d\dT00:00:00\.000Z/);
       assert.equal(asked.filter((p) => p === "/v1/messages").length, 1, "asked once, no retry");
