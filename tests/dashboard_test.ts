@@ -7,33 +7,18 @@ import { createFakeUpstream, textReply } from "../bench/fake_upstream.ts";
 import { health, hourly, quantile, totals } from "../lib/dashboard/stats.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { silentLogger } from "../lib/server/log.ts";
-import { Ledger } from "../lib/usage/ledger.ts";
-import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
+import type { UsageRecord } from "../lib/usage/record.ts";
 import { summarize } from "../lib/usage/summary.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 import { launchChromium } from "../scripts/chromium.ts";
 import { testConfig } from "./helpers.ts";
+import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 const KEY = "key-alice-000001";
 
+/** A record at 10:30 on the day the stats tests look at. */
 function rec(overrides: Partial<UsageRecord>): UsageRecord {
-  return {
-    time: Date.parse("2026-11-29T10:30:00Z"),
-    requestId: `req_${crypto.randomUUID()}`,
-    endpoint: "messages",
-    key: "alice",
-    session: "s1",
-    model: "claude-opus-5-5",
-    provider: "openai",
-    backendModel: "gpt-4.1",
-    stream: true,
-    status: 200,
-    tries: 1,
-    latencyMs: 100,
-    usage: { ...noUsage(), input_tokens: 10, output_tokens: 5 },
-    costUsd: 0.01,
-    ...overrides,
-  };
+  return usageRecord({ time: Date.parse("2026-11-29T10:30:00Z"), ...overrides });
 }
 
 Deno.test("dashboard stats: windows, percentiles, hourly points and provider health", () => {
@@ -173,8 +158,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir();
-    const ledger = await Ledger.open(`${dir}/usage`);
+    const { ledger } = await tempLedger();
     ledger.record(rec({ time: Date.now() - 60_000, costUsd: 0.5 }));
     await ledger.flush();
     const usage = new UsageTracker({ ledger });

@@ -10,6 +10,7 @@ import { noUsage } from "../lib/usage/record.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
+import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 Deno.test("parseClientKeys() names keys; a bare key is named by its hash prefix", () => {
   const hash = (key: string) => createHash("sha256").update(key).digest("hex").slice(0, 8);
@@ -40,24 +41,15 @@ Deno.test("resets() is the next UTC midnight and the first of the next UTC month
 
 /** A handler with named keys and budgets on a fresh ledger where alice has spent `spent` USD. */
 async function setup(env: Record<string, string>, spent: number) {
-  const dir = await Deno.makeTempDir();
-  const ledger = await Ledger.open(`${dir}/usage`);
-  ledger.record({
-    time: Date.now(),
+  const { ledger } = await tempLedger();
+  ledger.record(usageRecord({
     requestId: "req_earlier",
-    endpoint: "messages",
-    key: "alice",
     session: "",
-    model: "claude-opus-5-5",
-    provider: "openai",
-    backendModel: "gpt-4.1",
     stream: false,
-    status: 200,
-    tries: 1,
     latencyMs: 1,
     usage: noUsage(),
     costUsd: spent,
-  });
+  }));
   await ledger.flush();
   const usage = new UsageTracker({ ledger });
   const upstream = createFakeUpstream(() => textReply(["ok"]));

@@ -14,33 +14,18 @@ import { priceNanos } from "../lib/usage/prices.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 import { testConfig } from "./helpers.ts";
+import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 const DAY = 86_400_000;
 
 function record(overrides: Partial<UsageRecord> = {}): UsageRecord {
-  return {
+  return usageRecord({
     time: Date.parse("2026-11-20T10:00:00Z"),
-    requestId: `req_${crypto.randomUUID()}`,
-    endpoint: "messages",
-    key: "alice",
-    session: "s1",
-    model: "claude-opus-5-5",
-    provider: "openai",
-    backendModel: "gpt-4.1",
-    stream: true,
-    status: 200,
-    tries: 1,
     latencyMs: 120,
     usage: { ...noUsage(), input_tokens: 1000, output_tokens: 100 },
     costUsd: 0.0028,
     ...overrides,
-  };
-}
-
-async function tempLedger(options = {}) {
-  const dir = await Deno.makeTempDir();
-  const ledger = await Ledger.open(`${dir}/usage`, options);
-  return { ledger, path: `${dir}/usage`, dir };
+  });
 }
 
 Deno.test("priceNanos() prices tokens, cache and searches with the catalog's bundled data", async (t) => {

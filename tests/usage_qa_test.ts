@@ -11,44 +11,20 @@ import { silentLogger } from "../lib/server/log.ts";
 import { testConfig } from "./helpers.ts";
 import { usdTicks } from "../lib/dashboard/ticks.js";
 import { Ledger } from "../lib/usage/ledger.ts";
-import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
+import type { UsageRecord } from "../lib/usage/record.ts";
 import { parseQuery, summarize } from "../lib/usage/summary.ts";
 import { ProxyError } from "../lib/anthropic/errors.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
-
-function rec(overrides: Partial<UsageRecord> = {}): UsageRecord {
-  return {
-    time: Date.now(),
-    requestId: `req_${crypto.randomUUID()}`,
-    endpoint: "messages",
-    key: "alice",
-    session: "s1",
-    model: "claude-opus-5-5",
-    provider: "openai",
-    backendModel: "gpt-4.1",
-    stream: true,
-    status: 200,
-    tries: 1,
-    latencyMs: 100,
-    usage: { ...noUsage(), input_tokens: 10, output_tokens: 5 },
-    costUsd: 0.01,
-    ...overrides,
-  };
-}
-
-async function tempLedger() {
-  const dir = await Deno.makeTempDir();
-  return { path: `${dir}/usage`, ledger: await Ledger.open(`${dir}/usage`) };
-}
+import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 Deno.test("F17: records stored one per value (before the upgrade) still show on the dashboard", async () => {
   const { path, ledger } = await tempLedger();
-  const old = rec({ time: Date.now() - 60_000, requestId: "req_old" });
+  const old = usageRecord({ time: Date.now() - 60_000, requestId: "req_old" });
   // The earlier format: one record per value, with the same totals sums.
   const kv = await Deno.openKv(path);
   await kv.set(["ccproxy", "r", old.time, old.requestId], old);
   kv.close();
-  ledger.record(rec({ requestId: "req_new" }));
+  ledger.record(usageRecord({ requestId: "req_new" }));
   await ledger.flush();
   try {
     const records = await ledger.records(0, Date.now() + 1000);
@@ -69,7 +45,10 @@ Deno.test("F17: records stored one per value (before the upgrade) still show on 
   }
   // The newest value in the older format is still the summary's `last`.
   const kv2 = await Deno.openKv(path);
-  await kv2.set(["ccproxy", "r", Date.now() + 5000, "req_last"], rec({ requestId: "req_last" }));
+  await kv2.set(
+    ["ccproxy", "r", Date.now() + 5000, "req_last"],
+    usageRecord({ requestId: "req_last" }),
+  );
   kv2.close();
   const again = await Ledger.open(path);
   try {
@@ -83,8 +62,8 @@ Deno.test("F5: a model name of 3000 characters is recorded (shortened, hashed), 
   const { ledger } = await tempLedger();
   try {
     const long = "m".repeat(3000);
-    ledger.record(rec({ model: `openai/${long}`, backendModel: long }));
-    ledger.record(rec({ model: `openai/${long}x`, backendModel: `${long}x` }));
+    ledger.record(usageRecord({ model: `openai/${long}`, backendModel: long }));
+    ledger.record(usageRecord({ model: `openai/${long}x`, backendModel: `${long}x` }));
     await ledger.flush();
     assert.deepEqual([ledger.written, ledger.failures], [2, 0]);
     const day = new Date().toISOString().slice(0, 10);
@@ -127,9 +106,14 @@ Deno.test("F21: /v1/usage refuses impossible days and a from after to in every f
 Deno.test("F3: a client's cancel (499) is counted as cancelled, not as a provider error", async () => {
   const now = Date.now();
   const records = [
-    rec({ time: now - 1000 }),
-    rec({ time: now - 500, status: 499 }),
-    rec({ time: now - 400, status: 529, errorType: "overloaded_error", provider: "google" }),
+    usageRecord({ time: now - 1000 }),
+    usageRecord({ time: now - 500, status: 499 }),
+    usageRecord({
+      time: now - 400,
+      status: 529,
+      errorType: "overloaded_error",
+      provider: "google",
+    }),
   ];
   const openai = health(records, now).find((h) => h.provider === "openai")!;
   assert.deepEqual([openai.requests, openai.error_rate, openai.cancelled, openai.last_error], [
@@ -220,7 +204,7 @@ Deno.test("F16: the totals are computed once per tick for every open feed", asyn
   let computed = 0;
   const stats = feed.stats.bind(feed);
   feed.stats = (scope) => (computed++, stats(scope));
-  const { costUsd: _, ...facts } = rec({ provider: "local", backendModel: "" });
+  const { costUsd: _, ...facts } = usageRecord({ provider: "local", backendModel: "" });
   usage.end(facts);
   for (const reader of readers) {
     assert.equal(await nextEvent(reader), "end");
@@ -247,7 +231,7 @@ Deno.test("F16: feeds past the cap get a 429; a feed that never reads is dropped
   assert.ok((await idle.read()).value, "the idle page got its snapshot");
   // The idle page reads nothing more: its queue fills, and it is dropped.
   for (let i = 0; i < 100; i++) {
-    const { costUsd: _, ...facts } = rec({
+    const { costUsd: _, ...facts } = usageRecord({
       provider: "local",
       backendModel: "",
       model: "m".repeat(500),

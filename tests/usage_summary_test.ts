@@ -3,40 +3,27 @@ import { runUsage } from "../lib/cli/usage.ts";
 import { sessionUsage } from "../lib/cli/statusline.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { silentLogger } from "../lib/server/log.ts";
-import { Ledger } from "../lib/usage/ledger.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
 import { parseQuery, type UsageSummary } from "../lib/usage/summary.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
 import { testConfig } from "./helpers.ts";
+import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.now();
 
 function rec(overrides: Partial<UsageRecord>): UsageRecord {
-  return {
+  return usageRecord({
     time: NOW,
-    requestId: `req_${crypto.randomUUID()}`,
-    endpoint: "messages",
-    key: "alice",
-    session: "s1",
-    model: "claude-opus-5-5",
-    provider: "openai",
-    backendModel: "gpt-4.1",
-    stream: true,
-    status: 200,
-    tries: 1,
-    latencyMs: 100,
     usage: { ...noUsage(), input_tokens: 100, output_tokens: 10 },
     costUsd: 0.25,
     ...overrides,
-  };
+  });
 }
 
 /** A ledger holding a small, known history. */
 async function history() {
-  const dir = await Deno.makeTempDir();
-  const path = `${dir}/usage`;
-  const ledger = await Ledger.open(path);
+  const { ledger, path } = await tempLedger();
   ledger.record(rec({ time: NOW - 2 * DAY, session: "old", costUsd: 1 }));
   ledger.record(rec({ latencyMs: 300 }));
   ledger.record(rec({ key: "bob", session: "s2", costUsd: 0.5 }));
