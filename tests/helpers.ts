@@ -184,3 +184,39 @@ export async function denoServe(env: Record<string, string>, host = "127.0.0.1")
     },
   };
 }
+
+/** What `deno run` may do for {@link startMain}: loopback only, and the usage ledger's file. */
+const MAIN_PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-write"];
+
+/**
+ * Starts main.ts as its own process (`deno run` with `permissions`, port 0, no retries) with
+ * exactly `env`; resolves once it listens, with its URL and the function that stops it.
+ */
+export async function startMain(env: Record<string, string>, permissions = MAIN_PERMISSIONS) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, new URL("../main.ts", import.meta.url).pathname, "--port", "0"],
+    cwd: new URL("../", import.meta.url).pathname,
+    env: { NO_COLOR: "1", MAX_RETRIES: "0", ...env },
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening on http:\/\/[\d.]+:\d+/.test(text)) {
+    const next = await reader.read();
+    if (next.done) throw new Error(`ccproxy did not start: ${text}`);
+    text += next.value;
+  }
+  const port = /listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** SIGTERM: the ledger writes what is pending, then the process exits. */
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reader.cancel();
+      return status;
+    },
+  };
+}

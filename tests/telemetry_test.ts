@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createFakeUpstream, DIALECTS, serveFake } from "../bench/fake_upstream.ts";
+import { startMain } from "./helpers.ts";
 
 interface OtlpSpan {
   traceId: string;
@@ -78,46 +79,21 @@ Deno.test("each request's GenAI span carries the semantic conventions; the upstr
         : DIALECTS.openai.text(["hel", "lo"], { prompt: 1000, completion: 20 })
     ),
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read",
-      new URL("../main.ts", import.meta.url).pathname,
-      "--port",
-      "0",
-    ],
-    cwd: new URL("../", import.meta.url).pathname,
-    env: {
-      NO_COLOR: "1",
-      OPENAI_API_KEY: "sk-otel",
-      OPENAI_BASE_URL: `${fake.url}/v1`,
-      OPENAI_API_MODE: "chat",
-      MAX_RETRIES: "0",
-      USAGE_DB: "off",
-      OTEL_DENO: "true",
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_SERVICE_NAME: "ccproxy-test",
-      OTEL_BSP_SCHEDULE_DELAY: "100",
-      OTEL_METRIC_EXPORT_INTERVAL: "100",
-    },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const proxy = await startMain({
+    OPENAI_API_KEY: "sk-otel",
+    OPENAI_BASE_URL: `${fake.url}/v1`,
+    OPENAI_API_MODE: "chat",
+    USAGE_DB: "off",
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_SERVICE_NAME: "ccproxy-test",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+    OTEL_METRIC_EXPORT_INTERVAL: "100",
+  }, ["--allow-net=127.0.0.1", "--allow-env", "--allow-read"]);
   try {
-    let text = "";
-    while (!/listening on http:\/\/[\d.]+:\d+/.test(text)) {
-      const next = await reader.read();
-      if (next.done) throw new Error(`ccproxy did not start: ${text}`);
-      text += next.value;
-    }
-    const url = `http://127.0.0.1:${/listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1]}`;
     const ask = (model: string) =>
-      fetch(`${url}/v1/messages`, {
+      fetch(`${proxy.url}/v1/messages`, {
         method: "POST",
         headers: { "content-type": "application/json", "x-claude-code-session-id": "sess-otel" },
         body: JSON.stringify({
@@ -137,9 +113,7 @@ Deno.test("each request's GenAI span carries the semantic conventions; the upstr
       ),
     ]);
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await reader.cancel();
+    await proxy.stop();
     await fake.close();
     await receiver.close();
   }

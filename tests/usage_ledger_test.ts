@@ -13,7 +13,7 @@ import { dayOf, Ledger } from "../lib/usage/ledger.ts";
 import { priceNanos } from "../lib/usage/prices.ts";
 import { noUsage, type UsageRecord } from "../lib/usage/record.ts";
 import { UsageTracker } from "../lib/usage/tracker.ts";
-import { testConfig } from "./helpers.ts";
+import { startMain, testConfig } from "./helpers.ts";
 import { tempLedger, usageRecord } from "./usage_fixtures.ts";
 
 const DAY = 86_400_000;
@@ -342,45 +342,6 @@ Deno.test("an Azure deployment's requests are priced as the model AZURE_DEPLOYME
   }
 });
 
-/** Starts main.ts as its own process on `db`; resolves once it listens. */
-async function startProxy(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      new URL("../main.ts", import.meta.url).pathname,
-      "--port",
-      "0",
-    ],
-    cwd: new URL("../", import.meta.url).pathname,
-    env: { NO_COLOR: "1", MAX_RETRIES: "0", ...env },
-    clearEnv: true,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/listening on http:\/\/[\d.]+:\d+/.test(text)) {
-    const next = await reader.read();
-    if (next.done) throw new Error(`ccproxy did not start: ${text}`);
-    text += next.value;
-  }
-  const port = /listening on http:\/\/[\d.]+:(\d+)/.exec(text)![1];
-  return {
-    url: `http://127.0.0.1:${port}`,
-    /** SIGTERM: the ledger writes what is pending, then the process exits. */
-    async stop() {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await reader.cancel();
-      return status;
-    },
-  };
-}
-
 Deno.test("two ccproxy processes on one KV file keep one ledger with exact totals", async () => {
   const dir = await Deno.makeTempDir();
   const db = `${dir}/shared-usage`;
@@ -393,7 +354,7 @@ Deno.test("two ccproxy processes on one KV file keep one ledger with exact total
     OPENAI_API_MODE: "chat",
     USAGE_DB: db,
   };
-  const [a, b] = await Promise.all([startProxy(env), startProxy(env)]);
+  const [a, b] = await Promise.all([startMain(env), startMain(env)]);
   const perProcess = 40;
   try {
     const send = (url: string, i: number) =>
