@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ApiName } from "../server/request_record.ts";
 
 /** Token counts of one request, as Anthropic reports them (input excludes the cache). */
 export interface TokenUsage {
@@ -18,16 +19,6 @@ export interface TokenUsage {
   /** Server-side web searches run for this request (priced per search). */
   web_search_requests: number;
 }
-
-/** The API a request was served with (`local`: answered by the proxy itself). */
-export type UsageApi =
-  | "openai-chat"
-  | "openai-responses"
-  | "azure-chat"
-  | "azure-responses"
-  | "gemini"
-  | "anthropic"
-  | "local";
 
 /** One finished `/v1/messages` or `count_tokens` request. */
 export interface UsageRecord {
@@ -52,8 +43,8 @@ export interface UsageRecord {
   provider: string;
   /** The backend's model id (an Azure deployment name for `azure`). */
   backendModel: string;
-  /** The API it was served with, when known. */
-  api?: UsageApi;
+  /** The API it was served with, when known (`local`: answered by the proxy itself). */
+  api?: ApiName;
   /** Whether the client asked for a stream. */
   stream: boolean;
   /** The HTTP status the client got (499: the client went away). */
