@@ -1,51 +1,12 @@
 /** The second hardening round: what an outside attack on the running server found. */
 import assert from "node:assert/strict";
-import {
-  chunk,
-  createFakeUpstream,
-  DIALECTS,
-  type Recorded,
-  type Reply,
-  usageChunk,
-} from "../bench/fake_upstream.ts";
+import { chunk, DIALECTS, type Reply, usageChunk } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
-import { secretsOf } from "../lib/config.ts";
-import { createLogger } from "../lib/server/log.ts";
-import { createHandler, type HandlerOptions } from "../lib/server/handler.ts";
 import { assertValidStream, parseClientSse, testConfig } from "./helpers.ts";
-
-const BODY = {
-  model: "claude-opus-5-5",
-  max_tokens: 100,
-  messages: [{ role: "user", content: "hi" }],
-};
-
-function setup(
-  env: Record<string, string>,
-  responder: (r: Recorded, i: number) => Reply,
-  options: HandlerOptions = {},
-) {
-  const upstream = createFakeUpstream(responder);
-  const config = testConfig(env);
-  const lines: string[] = [];
-  const handler = createHandler(config, {
-    fetch: upstream.fetch,
-    logger: createLogger({ secrets: secretsOf(config), write: (l) => lines.push(l) }),
-    ...options,
-  });
-  const post = (body: unknown = BODY, headers: Record<string, string> = {}) =>
-    handler(
-      new Request("http://localhost:8082/v1/messages", {
-        method: "POST",
-        headers: { "content-type": "application/json", ...headers },
-        body: typeof body === "string" ? body : JSON.stringify(body),
-      }),
-    );
-  return { upstream, handler, post, lines, config };
-}
+import { BODY, proxySetup } from "./proxy_setup.ts";
 
 Deno.test("an Azure deployment name is a plain name: anything else is a 400", async (t) => {
-  const { post, upstream } = setup({
+  const { post, upstream } = proxySetup({
     PREFERRED_PROVIDER: "azure",
     AZURE_OPENAI_API_KEY: "azure-test-key-0001",
     AZURE_OPENAI_ENDPOINT: "http://azure.fake",
@@ -69,7 +30,7 @@ Deno.test("an Azure deployment name is a plain name: anything else is a 400", as
 });
 
 Deno.test("a web page cannot use a keyless local proxy (CSRF, DNS rebinding)", async (t) => {
-  const { handler, upstream } = setup({}, () => DIALECTS.openai.text(["ok"]));
+  const { handler, upstream } = proxySetup({}, () => DIALECTS.openai.text(["ok"]));
   const send = (headers: Record<string, string>, method = "POST") =>
     handler(
       new Request("http://localhost:8082/v1/messages", {
@@ -127,7 +88,7 @@ Deno.test("a web page cannot use a keyless local proxy (CSRF, DNS rebinding)", a
 });
 
 Deno.test("CORS_ORIGINS and ALLOWED_HOSTS let chosen pages and names in", async (t) => {
-  const { handler } = setup({
+  const { handler } = proxySetup({
     CORS_ORIGINS: "https://app.example.com/",
     ALLOWED_HOSTS: "ccproxy.internal",
   }, () => DIALECTS.openai.text(["ok"]));
@@ -166,7 +127,7 @@ Deno.test("CORS_ORIGINS and ALLOWED_HOSTS let chosen pages and names in", async 
 });
 
 Deno.test("the Host rule is off where the listen address is unknown (deno serve, Deploy)", async () => {
-  const { post } = setup({}, () => DIALECTS.openai.text(["ok"]), { checkHost: false });
+  const { post } = proxySetup({}, () => DIALECTS.openai.text(["ok"]), { checkHost: false });
   const response = await post(BODY, { host: "my-proxy.deno.dev" });
   assert.equal(response.status, 200);
   await response.body?.cancel();
@@ -194,7 +155,7 @@ function toolArgsReply(fragments: string[]): Reply {
 
 Deno.test("a tool call's arguments always parse, the same way streaming or not", async (t) => {
   const answer = async (fragments: string[], stream: boolean) => {
-    const { post } = setup({}, () => toolArgsReply(fragments));
+    const { post } = proxySetup({}, () => toolArgsReply(fragments));
     return await post({ ...BODY, stream });
   };
   await t.step("text after the arguments' object is dropped (stream)", async () => {
@@ -241,7 +202,7 @@ Deno.test("a tool call's arguments always parse, the same way streaming or not",
 });
 
 Deno.test("a client that half-closes or hangs up is a 499 in the log, never a 500", async () => {
-  const { handler, lines } = setup({}, () => DIALECTS.openai.text(["ok"]));
+  const { handler, lines } = proxySetup({}, () => DIALECTS.openai.text(["ok"]));
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
   const body = JSON.stringify({
     ...BODY,

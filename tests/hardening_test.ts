@@ -1,49 +1,17 @@
 /** Security, limits, timeouts and faults: every item of the hardening issue that a test can prove. */
 import assert from "node:assert/strict";
-import { createFakeUpstream, DIALECTS, type Recorded, type Reply } from "../bench/fake_upstream.ts";
+import { DIALECTS, type Recorded } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
-import { exposureProblem, secretsOf } from "../lib/config.ts";
+import { exposureProblem } from "../lib/config.ts";
 import { createLogger } from "../lib/server/log.ts";
-import { createHandler, type HandlerOptions } from "../lib/server/handler.ts";
+import { createHandler } from "../lib/server/handler.ts";
 import { assertValidStream, parseClientSse, testConfig } from "./helpers.ts";
+import { BODY, proxySetup } from "./proxy_setup.ts";
 
-const BODY = {
-  model: "claude-opus-5-5",
-  max_tokens: 100,
-  messages: [{ role: "user", content: "hi" }],
-};
 const encoder = new TextEncoder();
 
-function setup(
-  env: Record<string, string>,
-  responder: (r: Recorded, i: number) => Reply,
-  options: HandlerOptions = {},
-) {
-  const upstream = createFakeUpstream(responder);
-  const config = testConfig(env);
-  const lines: string[] = [];
-  const handler = createHandler(config, {
-    fetch: upstream.fetch,
-    logger: createLogger({
-      debug: config.debug,
-      secrets: secretsOf(config),
-      write: (l) => lines.push(l),
-    }),
-    ...options,
-  });
-  const call = (path: string, init: RequestInit = {}) =>
-    handler(new Request(`http://proxy${path}`, init));
-  const post = (body: unknown = BODY, headers: Record<string, string> = {}) =>
-    call("/v1/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    });
-  return { upstream, call, post, lines, config };
-}
-
 Deno.test("PROXY_API_KEY guards every API route, in constant time, before any upstream call", async (t) => {
-  const { call, post, upstream } = setup(
+  const { call, post, upstream } = proxySetup(
     { PROXY_API_KEY: "proxy-key-one-000001, proxy-key-two-000002" },
     () => DIALECTS.openai.text(["ok"]),
   );
@@ -142,7 +110,7 @@ Deno.test("main refuses to listen on 0.0.0.0 without a key (exit 2, says how to 
 });
 
 Deno.test("request bodies over MAX_BODY_BYTES are 413 request_too_large", async (t) => {
-  const { post, call, upstream } = setup(
+  const { post, call, upstream } = proxySetup(
     { MAX_BODY_BYTES: "1000" },
     () => DIALECTS.openai.text(["ok"]),
   );
@@ -513,7 +481,7 @@ Deno.test("no secret appears in any log line or response of a DEBUG session, eve
     `echo ${r.headers.get("authorization") ?? ""} ${r.headers.get("x-goog-api-key") ?? ""} ${
       r.headers.get("api-key") ?? ""
     } ${r.headers.get("x-api-key") ?? ""}`;
-  const { post, call, lines } = setup(env, (r, i) => {
+  const { post, call, lines } = proxySetup(env, (r, i) => {
     if (i % 3 === 0) return { status: 503, error: { error: { message: echo(r) } } };
     if (i % 3 === 1) {
       return { chunks: [{ error: { message: echo(r), code: "server_error" } }], done: false };
