@@ -533,24 +533,32 @@ export interface FakeSearchAnswer {
 }
 
 /**
- * The Responses stream of a hosted web search: a `web_search_call` item per search (with its
- * sources, as `include: ["web_search_call.action.sources"]` asks), then a message whose text
- * carries `url_citation` annotations over each cited stretch (code point offsets).
+ * One OpenAI `url_citation` per page of each cited stretch: the page, and where the stretch
+ * stands in the answer by code point offsets (Responses and Chat count alike).
  */
-export function responsesSearchReply(answer: FakeSearchAnswer): Reply {
+function urlCitations(answer: FakeSearchAnswer) {
   const text = answer.pieces.join("");
   const codePoints = (at: number) => [...text.slice(0, at)].length;
-  const annotations = answer.cites.flatMap((cite) => {
+  return answer.cites.flatMap((cite) => {
     const at = text.indexOf(cite.text);
     if (at < 0) throw new Error(`cited text not in the answer: ${cite.text}`);
     return cite.pages.map((page) => ({
-      type: "url_citation",
       url: page.url,
       title: page.title,
       start_index: codePoints(at),
       end_index: codePoints(at + cite.text.length),
     }));
   });
+}
+
+/**
+ * The Responses stream of a hosted web search: a `web_search_call` item per search (with its
+ * sources, as `include: ["web_search_call.action.sources"]` asks), then a message whose text
+ * carries `url_citation` annotations over each cited stretch (code point offsets).
+ */
+export function responsesSearchReply(answer: FakeSearchAnswer): Reply {
+  const text = answer.pieces.join("");
+  const annotations = urlCitations(answer).map((cited) => ({ type: "url_citation", ...cited }));
   const searchEvents = answer.searches.flatMap((search, i) => {
     const id = `ws_fake${i}`;
     const item = { type: "web_search_call", id, status: "in_progress" };
@@ -663,21 +671,10 @@ export function geminiSearchReply(answer: FakeSearchAnswer): Reply {
  * with only `delta.annotations` (`url_citation`s by code point offsets) and the finish reason.
  */
 export function chatSearchReply(answer: FakeSearchAnswer): Reply {
-  const text = answer.pieces.join("");
-  const codePoints = (at: number) => [...text.slice(0, at)].length;
-  const annotations = answer.cites.flatMap((cite) => {
-    const at = text.indexOf(cite.text);
-    if (at < 0) throw new Error(`cited text not in the answer: ${cite.text}`);
-    return cite.pages.map((page) => ({
-      type: "url_citation",
-      url_citation: {
-        url: page.url,
-        title: page.title,
-        start_index: codePoints(at),
-        end_index: codePoints(at + cite.text.length),
-      },
-    }));
-  });
+  const annotations = urlCitations(answer).map((cited) => ({
+    type: "url_citation",
+    url_citation: cited,
+  }));
   return {
     chunks: [
       chunk({ role: "assistant", content: "" }),
