@@ -38,6 +38,48 @@ export function resets(now: number): { day: Date; month: Date } {
 
 const dollars = (usd: number) => `$${usd.toFixed(usd < 1 ? 4 : 2)}`;
 
+/** A budget a key has reached: which, its variable, what was spent, the limit, and its reset. */
+interface Reached {
+  what: "daily" | "monthly";
+  name: "BUDGET_USD_PER_DAY" | "BUDGET_USD_PER_MONTH";
+  used: number;
+  limit: number;
+  reset: Date;
+}
+
+/**
+ * The first budget (the day's, then the month's) that `spent` plus `held` USD reaches, or
+ * `undefined` while both have room.
+ */
+function reached(
+  budgets: Budgets,
+  spent: { day: number; month: number },
+  held: number,
+  now: number,
+): Reached | undefined {
+  const { budgetUsdPerDay: perDay, budgetUsdPerMonth: perMonth } = budgets;
+  const at = resets(now);
+  if (perDay !== undefined && spent.day + held >= perDay) {
+    return {
+      what: "daily",
+      name: "BUDGET_USD_PER_DAY",
+      used: spent.day,
+      limit: perDay,
+      reset: at.day,
+    };
+  }
+  if (perMonth !== undefined && spent.month + held >= perMonth) {
+    return {
+      what: "monthly",
+      name: "BUDGET_USD_PER_MONTH",
+      used: spent.month,
+      limit: perMonth,
+      reset: at.month,
+    };
+  }
+  return undefined;
+}
+
 /**
  * Throws a 402 `billing_error` when `key` has spent its daily or monthly budget. Without
  * budgets, or without a ledger, it returns at once.
@@ -55,19 +97,14 @@ export async function checkBudget(
   const spent = await ledger.spent(key, now).catch(() => undefined);
   // A ledger that cannot be read does not stop the work: it is reported by its writes.
   if (!spent) return;
-  const at = resets(now);
-  const over = (what: string, name: string, used: number, limit: number, reset: Date) =>
-    new ProxyError(
+  const over = reached(budgets, spent, 0, now);
+  if (over) {
+    throw new ProxyError(
       "billing_error",
-      `budget: key ${key} has spent ${dollars(used)} of its ${what} budget of ${
-        dollars(limit)
-      } (${name}); it resets at ${reset.toISOString()}`,
+      `budget: key ${key} has spent ${dollars(over.used)} of its ${over.what} budget of ${
+        dollars(over.limit)
+      } (${over.name}); it resets at ${over.reset.toISOString()}`,
     );
-  if (perDay !== undefined && spent.day >= perDay) {
-    throw over("daily", "BUDGET_USD_PER_DAY", spent.day, perDay, at.day);
-  }
-  if (perMonth !== undefined && spent.month >= perMonth) {
-    throw over("monthly", "BUDGET_USD_PER_MONTH", spent.month, perMonth, at.month);
   }
 }
 
@@ -122,20 +159,15 @@ export async function reserveBudget(
   if (!spent) return;
   // From here to the hold nothing awaits: requests checking at once see each other's holds.
   const held = usage.reservedUsd(key);
-  const at = resets(now);
-  const over = (what: string, name: string, used: number, limit: number, reset: Date) =>
-    new ProxyError(
+  const over = reached(budgets, spent, held, now);
+  if (over) {
+    throw new ProxyError(
       "billing_error",
-      `budget: key ${key} has spent ${dollars(used)} and its requests in flight may spend ${
+      `budget: key ${key} has spent ${dollars(over.used)} and its requests in flight may spend ${
         dollars(held)
-      } more, reaching its ${what} budget of ${dollars(limit)} (${name}); retry when they are ` +
-        `done; it resets at ${reset.toISOString()}`,
+      } more, reaching its ${over.what} budget of ${dollars(over.limit)} (${over.name}); retry ` +
+        `when they are done; it resets at ${over.reset.toISOString()}`,
     );
-  if (perDay !== undefined && spent.day + held >= perDay) {
-    throw over("daily", "BUDGET_USD_PER_DAY", spent.day, perDay, at.day);
-  }
-  if (perMonth !== undefined && spent.month + held >= perMonth) {
-    throw over("monthly", "BUDGET_USD_PER_MONTH", spent.month, perMonth, at.month);
   }
   usage.reserve(request.requestId, key, most);
 }
