@@ -2,7 +2,7 @@
  * A handler on a fake upstream, for tests that poke the proxy from outside: what it logged, and
  * shortcuts to call any route or post a Messages request.
  */
-import { createFakeUpstream, type Recorded, type Reply } from "../bench/fake_upstream.ts";
+import { createFakeUpstream, type Reply, type Responder } from "../bench/fake_upstream.ts";
 import { secretsOf } from "../lib/config.ts";
 import { createHandler, type HandlerOptions } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
@@ -16,12 +16,13 @@ export const BODY = {
 };
 
 /**
- * A handler configured by `env`, whose upstream answers with `responder`; its log lines (with
- * the configuration's secrets redacted, as in production) collect in `lines`.
+ * A handler configured by `env`, whose upstream answers with `responder` (or the replies in
+ * turn); its log lines (with the configuration's secrets redacted, as in production) collect in
+ * `lines`.
  */
 export function proxySetup(
   env: Record<string, string>,
-  responder: (r: Recorded, i: number) => Reply,
+  responder: Responder | Reply[],
   options: HandlerOptions = {},
 ) {
   const upstream = createFakeUpstream(responder);

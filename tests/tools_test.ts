@@ -25,6 +25,7 @@ import { createFakeUpstream, DIALECTS } from "../bench/fake_upstream.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { sseMessages, testConfig } from "./helpers.ts";
+import { proxySetup } from "./proxy_setup.ts";
 import { countTokens, estimateTokens } from "../lib/routing/tokens.ts";
 
 /** The function declarations of a Gemini body (the tool entry that has them). */
@@ -369,19 +370,10 @@ Deno.test("toGeminiRequest() aliases names over 64 characters and maps calls bac
 });
 
 Deno.test("createHandler() answers a tool list over the limit with a 400 before any upstream call", async () => {
-  const upstream = createFakeUpstream([DIALECTS.openai.text(["never"])]);
-  const lines: string[] = [];
-  const handler = createHandler(testConfig({ OPENAI_BASE_URL: "http://openai.fake/v1" }), {
-    fetch: upstream.fetch,
-    logger: createLogger({ write: (line) => lines.push(line) }),
-  });
-  const response = await handler(
-    new Request("http://proxy.local/v1/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-api-key": "k" },
-      body: JSON.stringify(request(many(150))),
-    }),
-  );
+  const { post, upstream } = proxySetup({ OPENAI_BASE_URL: "http://openai.fake/v1" }, [
+    DIALECTS.openai.text(["never"]),
+  ]);
+  const response = await post(request(many(150)), { "x-api-key": "k" });
   assert.equal(response.status, 400);
   const body = await response.json();
   assert.equal(body.error.type, "invalid_request_error");
@@ -390,19 +382,12 @@ Deno.test("createHandler() answers a tool list over the limit with a 400 before 
 });
 
 Deno.test("createHandler() logs how many tools were sent and how many held back", async () => {
-  const upstream = createFakeUpstream([DIALECTS.openai.text(["ok"])]);
-  const lines: string[] = [];
-  const handler = createHandler(testConfig({ OPENAI_BASE_URL: "http://openai.fake/v1" }), {
-    fetch: upstream.fetch,
-    logger: createLogger({ write: (line) => lines.push(line) }),
+  const { post, upstream, lines } = proxySetup({ OPENAI_BASE_URL: "http://openai.fake/v1" }, [
+    DIALECTS.openai.text(["ok"]),
+  ]);
+  const response = await post(request([tool("Read"), PLACEHOLDER, ...many(200, true)]), {
+    "x-api-key": "k",
   });
-  const response = await handler(
-    new Request("http://proxy.local/v1/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-api-key": "k" },
-      body: JSON.stringify(request([tool("Read"), PLACEHOLDER, ...many(200, true)])),
-    }),
-  );
   assert.equal(response.status, 200);
   await response.body?.cancel();
   assert.equal((upstream.requests[0].body.tools as unknown[]).length, 1);

@@ -23,6 +23,7 @@ import { createHandler } from "../lib/server/handler.ts";
 import { describeConfig } from "../lib/cli/check.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { assertValidStream, testConfig } from "./helpers.ts";
+import { proxySetup } from "./proxy_setup.ts";
 
 const signer = new Signer("test-secret");
 
@@ -326,18 +327,10 @@ Deno.test("search blocks from earlier turns reach the backend as text the model 
 });
 
 Deno.test("a Chat model on api.openai.com searches through Responses", async () => {
-  const upstream = createFakeUpstream([responsesDialect().text(["ok"])]);
-  const handler = createHandler(testConfig({ BIG_MODEL: "gpt-4.1" }), {
-    fetch: upstream.fetch,
-    logger: createLogger({ write: () => {} }),
-  });
-  const response = await handler(
-    new Request("http://proxy/v1/messages", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(request()),
-    }),
-  );
+  const { post, upstream } = proxySetup({ BIG_MODEL: "gpt-4.1" }, [
+    responsesDialect().text(["ok"]),
+  ]);
+  const response = await post(request());
   assert.equal(response.status, 200);
   await response.body?.cancel();
   assert.match(upstream.requests[0].url, /\/responses$/);
@@ -345,24 +338,13 @@ Deno.test("a Chat model on api.openai.com searches through Responses", async () 
 });
 
 Deno.test("where the default backend cannot search, ROUTE_WEB_SEARCH sends search there", async (t) => {
-  const post = async (env: Record<string, string>, reply: Reply) => {
-    const upstream = createFakeUpstream([reply]);
-    const handler = createHandler(testConfig(env), {
-      fetch: upstream.fetch,
-      logger: createLogger({ write: () => {} }),
-    });
-    const response = await handler(
-      new Request("http://proxy/v1/messages", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(request()),
-      }),
-    );
-    const message = await response.json();
+  const ask = async (env: Record<string, string>, reply: Reply) => {
+    const { post, upstream } = proxySetup(env, [reply]);
+    const message = await (await post(request())).json();
     return { upstream, message };
   };
   await t.step("a chat-only OpenAI server, search routed to Gemini", async () => {
-    const { upstream, message } = await post({
+    const { upstream, message } = await ask({
       OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
       GEMINI_API_KEY: "gm-test",
       ROUTE_WEB_SEARCH: "gemini/gemini-2.5-flash",
@@ -372,7 +354,7 @@ Deno.test("where the default backend cannot search, ROUTE_WEB_SEARCH sends searc
     assert.equal(message.content.at(-1).text, "found");
   });
   await t.step("OpenAI's Chat search models stay on Chat and search by themselves", async () => {
-    const { upstream, message } = await post(
+    const { upstream, message } = await ask(
       // Served anywhere (here an OpenAI-compatible server): the model itself searches.
       {
         OPENAI_BASE_URL: "http://127.0.0.1:9/v1",
