@@ -684,3 +684,31 @@ export function chatSearchReply(answer: FakeSearchAnswer): Reply {
     ],
   };
 }
+
+/** `chunks` of SSE text as an upstream's `text/event-stream` answer, one read each. */
+export function sseResponse(...chunks: string[]): Response {
+  const encoder = new TextEncoder();
+  return new Response(ReadableStream.from(chunks.map((c) => encoder.encode(c))), {
+    headers: { "content-type": "text/event-stream" },
+  });
+}
+
+/** One event of an Anthropic Messages stream, as an Anthropic-compatible upstream sends it. */
+export function anthropicEvent(event: { type: string } & Record<string, unknown>): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** The `message_start` an Anthropic-compatible upstream sends first: no content, 3 input tokens. */
+export const ANTHROPIC_START = anthropicEvent({
+  type: "message_start",
+  message: {
+    id: "msg_up",
+    type: "message",
+    role: "assistant",
+    model: "claude",
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 3, output_tokens: 0 },
+  },
+});

@@ -4,13 +4,13 @@
  * runs. The answer ends in an error naming the tool instead, streaming or not.
  */
 import assert from "node:assert/strict";
+import { ANTHROPIC_START, anthropicEvent, sseResponse } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { secretsOf } from "../lib/config.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { assertValidStream, parseClientSse, testConfig } from "./helpers.ts";
 
-const encoder = new TextEncoder();
 const BODY = {
   model: "claude-opus-5-5",
   max_tokens: 100,
@@ -21,12 +21,6 @@ const BODY = {
   }],
 };
 const CUT = '{"command": "rm -rf /tmp/build/cache';
-
-function sse(...chunks: string[]): Response {
-  return new Response(ReadableStream.from(chunks.map((c) => encoder.encode(c))), {
-    headers: { "content-type": "text/event-stream" },
-  });
-}
 
 function post(upstream: () => Response, stream: boolean, env: Record<string, string> = {}) {
   const config = testConfig({
@@ -52,7 +46,7 @@ const chat = (delta: Record<string, unknown>, finish: string | null = null) =>
 
 /** An OpenAI Chat answer: one Bash call whose arguments are `args`, then `finish`. */
 function chatCall(args: string, finish: string): Response {
-  return sse(
+  return sseResponse(
     chat({ role: "assistant", content: null }),
     chat({
       tool_calls: [{ index: 0, id: "call_0", type: "function", function: { name: "Bash" } }],
@@ -75,7 +69,7 @@ function responsesCut(): Response {
     name: "Bash",
     arguments: "",
   };
-  return sse(
+  return sseResponse(
     responsesEvent({ type: "response.created", response: { id: "r", status: "in_progress" } }),
     responsesEvent({ type: "response.output_item.added", output_index: 0, item }),
     responsesEvent({
@@ -96,25 +90,10 @@ function responsesCut(): Response {
   );
 }
 
-const anthropicEvent = (event: Record<string, unknown>) =>
-  `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-
 /** An Anthropic-compatible upstream that stops at max_tokens inside a tool_use block. */
 function anthropicCut(): Response {
-  return sse(
-    anthropicEvent({
-      type: "message_start",
-      message: {
-        id: "msg_up",
-        type: "message",
-        role: "assistant",
-        model: "claude",
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: { input_tokens: 3, output_tokens: 0 },
-      },
-    }),
+  return sseResponse(
+    ANTHROPIC_START,
     anthropicEvent({
       type: "content_block_start",
       index: 0,

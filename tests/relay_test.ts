@@ -1,5 +1,6 @@
 /** The relay (one pass per upstream chunk) and the guards around every backend's answer. */
 import assert from "node:assert/strict";
+import { ANTHROPIC_START, sseResponse } from "../bench/fake_upstream.ts";
 import type { StreamEvent } from "../lib/anthropic/schema.ts";
 import { secretsOf } from "../lib/config.ts";
 import { createLogger } from "../lib/server/log.ts";
@@ -43,12 +44,6 @@ function handlerWith(fetchFn: FetchFn, env: Record<string, string> = {}) {
   return { post, lines };
 }
 
-function sse(...chunks: string[]): Response {
-  return new Response(ReadableStream.from(chunks.map((c) => encoder.encode(c))), {
-    headers: { "content-type": "text/event-stream" },
-  });
-}
-
 const chat = (delta: Record<string, unknown>, finish: string | null = null) =>
   `data: ${JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 
@@ -61,7 +56,7 @@ function textOf(events: StreamEvent[]): string {
 Deno.test("relay: a configured key split across two deltas is redacted", async (t) => {
   const half = OPENAI_KEY.length >> 1;
   const upstream = () =>
-    Promise.resolve(sse(
+    Promise.resolve(sseResponse(
       chat({ content: `the key is ${OPENAI_KEY.slice(0, half)}` }),
       chat({ content: `${OPENAI_KEY.slice(half)} and more` }),
       chat({}, "stop"),
@@ -83,7 +78,7 @@ Deno.test("relay: a configured key split across two deltas is redacted", async (
   });
   await t.step("text that only looks like the start of a key is delayed, not lost", async () => {
     const { post } = handlerWith(() =>
-      Promise.resolve(sse(
+      Promise.resolve(sseResponse(
         chat({ content: "say sk-te" }),
         chat({ content: "a, please" }),
         chat({}, "stop"),
@@ -133,26 +128,12 @@ Deno.test("relay: each upstream chunk's events leave together, as soon as they a
 
 Deno.test("anthropic passthrough goes through the same guard as every backend", async (t) => {
   const env = { PREFERRED_PROVIDER: "anthropic" };
-  const start = `event: message_start\ndata: ${
-    JSON.stringify({
-      type: "message_start",
-      message: {
-        id: "msg_up",
-        type: "message",
-        role: "assistant",
-        model: "claude",
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: { input_tokens: 3, output_tokens: 0 },
-      },
-    })
-  }\n\n`;
+  const start = ANTHROPIC_START;
   const block = 'event: content_block_start\ndata: {"type":"content_block_start","index":0,' +
     '"content_block":{"type":"text","text":""}}\n\nevent: content_block_delta\ndata: ' +
     '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n';
   await t.step("a truncated stream ends with an error event", async () => {
-    const { post } = handlerWith(() => Promise.resolve(sse(start, block)), env);
+    const { post } = handlerWith(() => Promise.resolve(sseResponse(start, block)), env);
     const events = parseClientSse(await (await post({ stream: true })).text());
     assertValidStream(events);
     const last = events.at(-1) as StreamEvent & { type: "error" };
@@ -160,7 +141,7 @@ Deno.test("anthropic passthrough goes through the same guard as every backend", 
     assert.match(last.error.message, /anthropic: upstream stream ended before the message/);
   });
   await t.step("an empty 200 is an error event, not a 0-byte success", async () => {
-    const { post } = handlerWith(() => Promise.resolve(sse()), env);
+    const { post } = handlerWith(() => Promise.resolve(sseResponse()), env);
     const response = await post({ stream: true });
     const text = await response.text();
     assert.ok(text.length > 0);
@@ -189,14 +170,17 @@ Deno.test("anthropic passthrough goes through the same guard as every backend", 
       'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",' +
       '"stop_sequence":null},"usage":{"output_tokens":1}}\n\n' +
       'event: message_stop\ndata: {"type":"message_stop"}\n\n';
-    const { post } = handlerWith(() => Promise.resolve(sse(start, block, stop, block)), env);
+    const { post } = handlerWith(
+      () => Promise.resolve(sseResponse(start, block, stop, block)),
+      env,
+    );
     const events = parseClientSse(await (await post({ stream: true })).text());
     assertValidStream(events);
   });
   await t.step("in-stream errors keep to Anthropic's types", async () => {
     const error = 'event: error\ndata: {"type":"error","error":{"type":"constructor",' +
       '"message":"odd"}}\n\n';
-    const { post } = handlerWith(() => Promise.resolve(sse(start, error)), env);
+    const { post } = handlerWith(() => Promise.resolve(sseResponse(start, error)), env);
     const events = parseClientSse(await (await post({ stream: true })).text());
     const last = events.at(-1) as StreamEvent & { type: "error" };
     assert.equal(last.error.type, "api_error");
