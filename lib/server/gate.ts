@@ -88,7 +88,9 @@ export function serveGated(handler: Deno.ServeHandler, options: GateOptions): Ga
       settle();
     };
     info.completed.then(end, end);
-    return handler(request, info);
+    // The handler sees the client's own address, not the gate's private connection.
+    const client = link ? { remoteAddr: link.client.remoteAddr, completed: info.completed } : info;
+    return handler(request, client as Deno.ServeHandlerInfo);
   };
   let inner: Deno.HttpServer<Deno.NetAddr>;
   const startInner = () => {
