@@ -30,6 +30,7 @@ import { createLogger } from "./lib/server/log.ts";
 import { createUsage } from "./lib/usage/open.ts";
 import { runUsage } from "./lib/cli/usage.ts";
 import { claudeCodeWindow, exportLines } from "./lib/routing/client_env.ts";
+import { catalogReady, loadCatalog } from "./lib/routing/catalog.ts";
 import { loadRouterScript, type RouterScript } from "./lib/routing/router_script.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -114,6 +115,9 @@ Environment (see .env.example; defaults in brackets):
   LOG_FORMAT             text | json [text]
 `;
 
+/** How long after listening the model catalog loads when no request asked for it first. */
+const CATALOG_WARM_UP_MS = 100;
+
 /** Command-line flags that set a task route (`--route-think openai/o3`). */
 const ROUTE_FLAGS: Record<string, string> = {
   "route-background": "ROUTE_BACKGROUND",
@@ -136,11 +140,16 @@ export function environment(envFile = ".env", required = false): Record<string, 
   return { ...readEnvFile(envFile, required), ...Deno.env.toObject() };
 }
 
-/** The startup banner. */
+/** The banner's first line. */
+function listeningLine(address: string): string {
+  return `ccproxy ${VERSION} listening on http://${address}`;
+}
+
+/** The startup banner (it needs the model catalog: {@link loadCatalog}). */
 export function banner(config: Config, address: string): string {
   const shown = address.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
   return [
-    `ccproxy ${VERSION} listening on http://${address}`,
+    listeningLine(address),
     `  provider: ${config.preferredProvider}`,
     `  models:   haiku → ${config.smallModel}, sonnet → ${
       config.middleModel ?? config.bigModel
@@ -199,7 +208,10 @@ export function hostPort(hostname: string, port: number): string {
 /** Runs the command line; returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
   // Everything after `code` belongs to Claude Code, so it is not parsed here.
-  if (args[0] === "code") return await runCode(args.slice(1), { env: environment() });
+  if (args[0] === "code") {
+    await loadCatalog();
+    return await runCode(args.slice(1), { env: environment() });
+  }
   if (args[0] === "usage") return await runUsage(args.slice(1), environment());
   if (args[0] === "statusline") {
     console.log(await runStatusLine());
@@ -265,6 +277,7 @@ export async function main(args: string[]): Promise<number> {
   for (const warning of [...placeholderWarnings(config), ...modelWarnings(config)]) {
     console.error(`ccproxy: ${warning}`);
   }
+  if (command === "check" || command === "env") await loadCatalog();
   if (command === "check") return await check(config, flags.ping === true);
   if (command === "env") {
     console.log(envCommand(config));
@@ -299,7 +312,17 @@ export async function main(args: string[]): Promise<number> {
       port: config.port,
       maxConnections: config.maxConnections,
       headerTimeoutMs: config.clientTimeoutMs,
-      onListen: ({ hostname, port }) => console.error(banner(config, hostPort(hostname, port))),
+      onListen: ({ hostname, port }) => {
+        // The first line at once (the server already answers); the rest names model windows,
+        // which come from the catalog: it loads on the first request that routes, else once
+        // the start is over, so that it never delays the first answer (cold start).
+        const address = hostPort(hostname, port);
+        console.error(listeningLine(address));
+        catalogReady().then(() =>
+          console.error(banner(config, address).split("\n").slice(1).join("\n"))
+        );
+        setTimeout(loadCatalog, CATALOG_WARM_UP_MS);
+      },
       log: (line) => console.error(line),
     });
   } catch (error) {

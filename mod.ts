@@ -16,6 +16,9 @@
 export { createHandler, type Handler, type HandlerOptions } from "./lib/server/handler.ts";
 export { type Config, ConfigError, loadConfig, type Provider } from "./lib/config.ts";
 export { route, type Target } from "./lib/routing/route.ts";
+// `route` and `claudeCodeWindow` look models up synchronously: await `loadCatalog()` first (the
+// handler does so itself).
+export { loadCatalog } from "./lib/routing/catalog.ts";
 export type { RouterContext, RouterFunction, RouterRequest } from "./lib/routing/router_script.ts";
 export type { RequestTraits } from "./lib/routing/task_routes.ts";
 export { type ClaudeCodeWindow, claudeCodeWindow } from "./lib/routing/client_env.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { base64url, sha256 } from "./digest.ts";
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -17,5 +17,5 @@ export function randomId(prefix: string, length = 24): string {
 
 /** A short, stable, URL-safe digest of `text` (`length` characters). */
 export function shortHash(text: string, length = 12): string {
-  return createHash("sha256").update(text).digest("base64url").slice(0, length);
+  return base64url(sha256(text)).slice(0, length);
 }

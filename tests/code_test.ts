@@ -17,6 +17,10 @@ import { createLogger } from "../lib/server/log.ts";
 import { dayOf, Ledger } from "../lib/usage/ledger.ts";
 import { claudeBinary, claudeSupported, denoDirs, runOffline } from "./claude_code.ts";
 import { testConfig, testdata } from "./helpers.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;

@@ -14,6 +14,10 @@ import {
 } from "../lib/providers/gemini.ts";
 import { Signer } from "../lib/upstream/signature.ts";
 import { assertGolden, assertValidStream, encodeEvents, sseMessages, testdata } from "./helpers.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const signer = new Signer("test-secret");
 

@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import type { MessagesRequest } from "../lib/anthropic/schema.ts";
 import { MessagesRequestSchema } from "../lib/anthropic/schema.ts";
 import { callIdAlias, toChatRequest, toolAlias } from "../lib/providers/openai_chat.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 function request(extra: Record<string, unknown>): MessagesRequest {
   return MessagesRequestSchema.parse({

@@ -15,6 +15,10 @@ import {
   sseMessages,
   testdata,
 } from "./helpers.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const signer = new Signer("test-secret");
 

@@ -7,6 +7,10 @@ import { retryDelay } from "../lib/upstream/retry.ts";
 import { route as routeWithInfo } from "../lib/routing/route.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { parseClientSse, testConfig } from "./helpers.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const BODY = {
   model: "claude-opus-5-5",

@@ -103,7 +103,8 @@ Deno.test("main: an IPv6 address is printed in brackets, and works as printed", 
   const server = await startServer({ HOST: "::1" });
   try {
     assert.match(server.stderr(), /listening on http:\/\/\[::1\]:\d+/);
-    assert.match(server.stderr(), /ANTHROPIC_BASE_URL=http:\/\/\[::1\]:\d+ /);
+    // The banner's later lines come once the model catalog has loaded, after the server listens.
+    await server.waitFor(/ANTHROPIC_BASE_URL=http:\/\/\[::1\]:\d+ /);
     // The tests may only reach 127.0.0.1: a child process with [::1] access fetches the URL.
     const url = `http://${server.authority}/health`;
     const fetched = await new Deno.Command(Deno.execPath(), {

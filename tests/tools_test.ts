@@ -27,6 +27,10 @@ import { createLogger } from "../lib/server/log.ts";
 import { sseMessages, testConfig } from "./helpers.ts";
 import { proxySetup } from "./proxy_setup.ts";
 import { countTokens, estimateTokens } from "../lib/routing/tokens.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 /** The function declarations of a Gemini body (the tool entry that has them). */
 function declarations(body: GeminiRequest): Array<Record<string, unknown>> {

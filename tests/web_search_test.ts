@@ -24,6 +24,10 @@ import { describeConfig } from "../lib/cli/check.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { assertValidStream, testConfig } from "./helpers.ts";
 import { proxySetup } from "./proxy_setup.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const signer = new Signer("test-secret");
 

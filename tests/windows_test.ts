@@ -19,6 +19,10 @@ import { banner, envCommand } from "../main.ts";
 import { createUsage } from "../lib/usage/open.ts";
 import type { UsageRecord } from "../lib/usage/record.ts";
 import { testConfig, testdata } from "./helpers.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
+
+// The translators and routing look models up in the catalog, which loads on demand.
+await loadCatalog();
 
 const AZURE = {
   PREFERRED_PROVIDER: "azure",

@@ -31,6 +31,8 @@ const MAIN_MODEL = "claude-opus-5-5";
  * ```ts
  * import { loadConfig } from "../config.ts";
  * import { claudeCodeLimitsEnv } from "./code_env.ts";
+ * import { loadCatalog } from "../routing/catalog.ts";
+ * await loadCatalog(); // lookups need the model catalog loaded
  * const env = claudeCodeLimitsEnv(
  *   loadConfig({ OPENAI_API_KEY: "sk-test", BIG_MODEL: "gpt-4o", SMALL_MODEL: "gpt-4o-mini" }),
  * );

@@ -40,6 +40,8 @@ export const SUMMARY_BUFFER = 20_000;
  * ```ts
  * import { loadConfig } from "../config.ts";
  * import { claudeCodeWindow } from "./client_env.ts";
+ * import { loadCatalog } from "./catalog.ts";
+ * await loadCatalog(); // lookups need the model catalog loaded
  * const config = loadConfig({ OPENAI_API_KEY: "sk-test", BIG_MODEL: "gpt-4o", SMALL_MODEL: "gpt-4o-mini" });
  * console.log(claudeCodeWindow(config)?.env); // { CLAUDE_CODE_AUTO_COMPACT_WINDOW: "128000" }
  * ```

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { equalBytes, hex, sha256 } from "../digest.ts";
 import { ProxyError } from "../anthropic/errors.ts";
 
 /** One client key and the name the ledger and dashboard show for it. */
@@ -18,10 +18,6 @@ export interface ClientKey {
 
 /** The name used when no key is configured. */
 export const ANONYMOUS = "anonymous";
-
-function digest(value: string): Uint8Array {
-  return createHash("sha256").update(value).digest();
-}
 
 const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 
@@ -37,7 +33,7 @@ export function parseClientKeys(value: string): ClientKey[] {
     const key = entry.slice(at + 1);
     if (at > 0 && NAME.test(name) && key && !key.startsWith("=")) return { name, key };
     return {
-      name: `key-${createHash("sha256").update(entry).digest("hex").slice(0, 8)}`,
+      name: `key-${hex(sha256(entry)).slice(0, 8)}`,
       key: entry,
     };
   });
@@ -65,10 +61,10 @@ export function authenticate(headers: Headers, keys: readonly ClientKey[]): stri
       "authentication: missing API key: send the proxy key as x-api-key or Authorization: Bearer",
     );
   }
-  const presented = digest(given);
+  const presented = sha256(given);
   let name: string | undefined;
   for (const key of keys) {
-    if (timingSafeEqual(presented, digest(key.key)) && name === undefined) name = key.name;
+    if (equalBytes(presented, sha256(key.key)) && name === undefined) name = key.name;
   }
   if (name === undefined) {
     throw new ProxyError("authentication_error", "authentication: invalid API key");

@@ -31,6 +31,7 @@ import { timedFetch } from "../upstream/timeouts.ts";
 import { type Answer, relayMessage, type RelayOptions, relayStream } from "../upstream/relay.ts";
 import { ADVERTISED_MODELS, limitsOf, route, type Target } from "../routing/route.ts";
 import { decideRoute } from "../routing/decide.ts";
+import { catalogLoaded, loadCatalog } from "../routing/catalog.ts";
 import { loadRouterScript, type RouterScript } from "../routing/router_script.ts";
 import { countTokens, estimateTokens } from "../routing/tokens.ts";
 import { webSearchOf } from "../anthropic/web_search.ts";
@@ -144,6 +145,9 @@ export function createHandler(config: Config, options: HandlerOptions = {}): Han
 
   return async (request, info) => {
     const url = new URL(request.url);
+    // The model catalog loads after the server listens (cold start); everything but `/health`
+    // may route, so it waits for the catalog rather than see guessed limits.
+    if (!catalogLoaded() && url.pathname !== "/health") await loadCatalog();
     const entry = new RequestLog(ctx, request.method, url.pathname);
     // The GenAI span (with OTEL_DENO=true): the upstream fetch runs inside it, as its child.
     if (url.pathname === "/v1/messages") entry.span = startRequestSpan();

@@ -7,7 +7,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { base64url, equalBytes, hmacSha256 } from "../digest.ts";
 
 /** What a signature carries. */
 export interface SignaturePayload {
@@ -40,9 +40,7 @@ export class Signer {
     if (!signature.startsWith(PREFIX)) return undefined;
     const [body, mac] = signature.slice(PREFIX.length).split(".");
     if (!body || !mac) return undefined;
-    const expected = Buffer.from(this.#mac(body));
-    const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    if (!equalBytes(Buffer.from(mac), Buffer.from(this.#mac(body)))) return undefined;
     try {
       return JSON.parse(Buffer.from(body, "base64url").toString());
     } catch {
@@ -56,6 +54,6 @@ export class Signer {
   }
 
   #mac(body: string): string {
-    return createHmac("sha256", this.#secret).update(body).digest("base64url");
+    return base64url(hmacSha256(this.#secret, body));
   }
 }
