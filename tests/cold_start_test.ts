@@ -48,7 +48,9 @@ async function moduleGraph(entry: string): Promise<{ statics: Set<string>; all: 
     if (statics.has(specifier)) continue;
     statics.add(specifier);
     for (const dependency of bySpecifier.get(specifier)?.dependencies ?? []) {
-      if (!dependency.isDynamic && dependency.code) pending.push(resolve(dependency.code.specifier));
+      if (!dependency.isDynamic && dependency.code) {
+        pending.push(resolve(dependency.code.specifier));
+      }
     }
   }
   return { statics, all: new Set(info.modules.map((module) => module.specifier)) };
