@@ -10,6 +10,7 @@ import {
   DIALECTS,
   type Recorded,
   type Reply,
+  type Responder,
   responsesDialect,
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
@@ -39,9 +40,14 @@ const PNG =
 // A Gemini thought signature: opaque standard base64, with + / and padding.
 const SIGNATURE = "CiQBcsjafF+9/xyz+AbCdEf0123456789/ab+cd==";
 
-function client(name: Name, replies: Reply[] | ((r: Recorded, i: number) => Reply)) {
+function client(name: Name, replies: Reply[] | Responder) {
+  return sdkClient(ENV[name], replies);
+}
+
+/** The Anthropic SDK talking to a handler configured by `env`, on an upstream answering `replies`. */
+function sdkClient(env: Record<string, string>, replies: Reply[] | Responder) {
   const upstream = createFakeUpstream(replies);
-  const handler = createHandler(testConfig(ENV[name]), {
+  const handler = createHandler(testConfig(env), {
     fetch: upstream.fetch,
     logger: createLogger({ write: () => {} }),
   });
@@ -71,6 +77,32 @@ const TOOLS = [
     input_schema: { type: "object" as const, properties: { command: { type: "string" } } },
   },
 ];
+
+/**
+ * Up to four turns of a tool conversation: streaming and non-streaming turns alternate (both
+ * must mint their own ids), each call answered with `result <turn>`, until a turn has no call.
+ * The ids of the calls, in order, and the last answer.
+ */
+async function toolTurns(sdk: Anthropic) {
+  const messages: Anthropic.MessageParam[] = [...REQUEST.messages];
+  const ids: string[] = [];
+  let last: Anthropic.Message | undefined;
+  for (let turn = 0; turn < 4; turn++) {
+    const request = { ...REQUEST, tools: TOOLS, messages };
+    last = turn % 2
+      ? await sdk.messages.stream(request).finalMessage()
+      : await sdk.messages.create(request);
+    messages.push({ role: "assistant", content: last.content });
+    const call = last.content.find((b) => b.type === "tool_use");
+    if (!call) break;
+    ids.push(call.id);
+    messages.push({
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: call.id, content: `result ${turn}` }],
+    });
+  }
+  return { ids, last: last! };
+}
 
 /** Where each backend's request carries what the tests look for. */
 const INSPECT: Record<Name, {
@@ -149,26 +181,8 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
       dialect.tools([{ id: "call_0", name: "Read", args: { path: "b" } }]),
       dialect.text(["All done."]),
     ]);
-    const messages: Anthropic.MessageParam[] = [...REQUEST.messages];
-    const ids: string[] = [];
-    for (let turn = 0; turn < 4; turn++) {
-      const request = { ...REQUEST, tools: TOOLS, messages };
-      // Streaming and non-streaming turns alternate: both must mint their own ids.
-      const message = turn % 2
-        ? await sdk.messages.stream(request).finalMessage()
-        : await sdk.messages.create(request);
-      messages.push({ role: "assistant", content: message.content });
-      const call = message.content.find((b) => b.type === "tool_use");
-      if (!call) {
-        assert.deepEqual(message.content, [{ type: "text", text: "All done." }]);
-        break;
-      }
-      ids.push(call.id);
-      messages.push({
-        role: "user",
-        content: [{ type: "tool_result", tool_use_id: call.id, content: `result ${turn}` }],
-      });
-    }
+    const { ids, last: final } = await toolTurns(sdk);
+    assert.deepEqual(final.content, [{ type: "text", text: "All done." }]);
     assert.equal(ids.length, 3);
     assert.equal(new Set(ids).size, 3, `three distinct ids: ${ids.join(", ")}`);
     for (const id of ids) assert.match(id, /^toolu_[A-Za-z0-9_-]{24,}$/);
@@ -294,38 +308,16 @@ for (const name of Object.keys(DIALECTS) as Name[]) {
 
 Deno.test("responses: an upstream repeating call_0 still gets three distinct, replayable ids", async () => {
   const dialect = responsesDialect();
-  const upstream = createFakeUpstream([
-    dialect.tools([{ id: "call_0", name: "Read", args: { path: "a" } }]),
-    dialect.tools([{ id: "call_0", name: "Bash", args: { command: "ls" } }]),
-    dialect.tools([{ id: "call_0", name: "Read", args: { path: "b" } }]),
-    dialect.text(["All done."]),
-  ]);
-  const handler = createHandler(
-    testConfig({ OPENAI_BASE_URL: "http://openai.fake/v1", OPENAI_API_MODE: "responses" }),
-    { fetch: upstream.fetch, logger: createLogger({ write: () => {} }) },
+  const { sdk, upstream } = sdkClient(
+    { OPENAI_BASE_URL: "http://openai.fake/v1", OPENAI_API_MODE: "responses" },
+    [
+      dialect.tools([{ id: "call_0", name: "Read", args: { path: "a" } }]),
+      dialect.tools([{ id: "call_0", name: "Bash", args: { command: "ls" } }]),
+      dialect.tools([{ id: "call_0", name: "Read", args: { path: "b" } }]),
+      dialect.text(["All done."]),
+    ],
   );
-  const sdk = new Anthropic({
-    apiKey: "client",
-    baseURL: "http://proxy.local",
-    maxRetries: 0,
-    fetch: (input: RequestInfo | URL, init?: RequestInit) => handler(new Request(input, init)),
-  });
-  const messages: Anthropic.MessageParam[] = [...REQUEST.messages];
-  const ids: string[] = [];
-  for (let turn = 0; turn < 4; turn++) {
-    const request = { ...REQUEST, tools: TOOLS, messages };
-    const message = turn % 2
-      ? await sdk.messages.stream(request).finalMessage()
-      : await sdk.messages.create(request);
-    messages.push({ role: "assistant", content: message.content });
-    const call = message.content.find((b) => b.type === "tool_use");
-    if (!call) break;
-    ids.push(call.id);
-    messages.push({
-      role: "user",
-      content: [{ type: "tool_result", tool_use_id: call.id, content: `result ${turn}` }],
-    });
-  }
+  const { ids } = await toolTurns(sdk);
   assert.equal(new Set(ids).size, 3, `three distinct ids: ${ids.join(", ")}`);
   const input = upstream.requests[3].body.input as Array<{ type: string; call_id?: string }>;
   assert.deepEqual(input.filter((i) => i.type === "function_call").map((i) => i.call_id), ids);
