@@ -327,6 +327,23 @@ const geminiDialect: Dialect = {
   }),
 };
 
+/** The names of the function tools a recorded request declares, per request format. */
+export const TOOL_NAMES: Record<
+  "chat" | "responses" | "gemini",
+  (body: Record<string, unknown>) => string[]
+> = {
+  chat: (body) =>
+    ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+  // Hosted tools (`web_search`) have no name.
+  responses: (body) =>
+    ((body.tools ?? []) as Array<{ type: string; name?: string }>)
+      .filter((t) => t.type === "function").map((t) => t.name!),
+  // `googleSearch` sits beside `functionDeclarations`.
+  gemini: (body) =>
+    ((body.tools ?? []) as Array<{ functionDeclarations?: Array<{ name: string }> }>)
+      .flatMap((t) => (t.functionDeclarations ?? []).map((d) => d.name)),
+};
+
 /** Reply builders per upstream protocol (Azure speaks Chat Completions). */
 export const DIALECTS: Record<"openai" | "azure" | "google", Dialect> = {
   openai: chatDialect,

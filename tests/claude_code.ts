@@ -32,6 +32,16 @@ export async function claudeBinary(): Promise<string> {
   return path;
 }
 
+/** The variables that send ccproxy's default routes to a fake upstream at `url`, per backend. */
+export const BACKEND_ENV: Record<"openai" | "google", (url: string) => Record<string, string>> = {
+  openai: (url) => ({ OPENAI_BASE_URL: `${url}/v1` }),
+  google: (url) => ({
+    PREFERRED_PROVIDER: "google",
+    GEMINI_API_KEY: "gm-test",
+    GEMINI_BASE_URL: url,
+  }),
+};
+
 /** What a run of Claude Code (or of `ccproxy code`) printed, and how it exited. */
 export interface ClaudeRun {
   code: number;

@@ -14,30 +14,40 @@ import {
   repeatingCallIds,
   responsesDialect,
   serveFake,
+  TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
-import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
+import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
 
 type Name = "openai" | "azure" | "google" | "responses" | "gemini3" | "reasoning_compat";
 
-/** How each backend's request shows a tool result and the declared tools. */
-const SHAPES: Record<Name, {
-  env: (url: string) => Record<string, string>;
+/** How a backend's request shows a tool result and the declared tools. */
+interface Shape {
   answered: (body: Record<string, unknown>) => boolean;
   tools: (body: Record<string, unknown>) => string[];
   result: (body: Record<string, unknown>) => string;
-}> = {
-  openai: {
-    env: (url) => ({ OPENAI_BASE_URL: `${url}/v1` }),
-    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
-    result: (body) =>
-      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
-  },
+}
+
+const CHAT: Shape = {
+  answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
+  tools: TOOL_NAMES.chat,
+  result: (body) =>
+    JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
+};
+
+const GEMINI: Shape = {
+  answered: (body) => JSON.stringify(body.contents ?? []).includes('"functionResponse"'),
+  tools: TOOL_NAMES.gemini,
+  result: (body) => JSON.stringify(body.contents),
+};
+
+/** Each backend: its shape, and the variables that send ccproxy to the fake upstream. */
+const SHAPES: Record<Name, Shape & { env: (url: string) => Record<string, string> }> = {
+  openai: { ...CHAT, env: BACKEND_ENV.openai },
   azure: {
+    ...CHAT,
     env: (url) => ({
       PREFERRED_PROVIDER: "azure",
       AZURE_OPENAI_API_KEY: "az-test",
@@ -45,11 +55,6 @@ const SHAPES: Record<Name, {
       BIG_MODEL: "big-deployment",
       SMALL_MODEL: "small-deployment",
     }),
-    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
-    result: (body) =>
-      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
   },
   responses: {
     env: (url) => ({
@@ -59,47 +64,26 @@ const SHAPES: Record<Name, {
       SMALL_MODEL: "o4-mini",
     }),
     answered: (body) => JSON.stringify(body.input ?? []).includes('"function_call_output"'),
-    tools: (body) => ((body.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
+    tools: TOOL_NAMES.responses,
     result: (body) => JSON.stringify(body.input),
   },
   gemini3: {
+    ...GEMINI,
     env: (url) => ({
-      PREFERRED_PROVIDER: "google",
-      GEMINI_API_KEY: "gm-test",
-      GEMINI_BASE_URL: url,
+      ...BACKEND_ENV.google(url),
       BIG_MODEL: "gemini-3-pro-preview",
       SMALL_MODEL: "gemini-3-flash-preview",
     }),
-    answered: (body) => JSON.stringify(body.contents ?? []).includes('"functionResponse"'),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ functionDeclarations: Array<{ name: string }> }>)
-        .flatMap((t) => t.functionDeclarations.map((d) => d.name)),
-    result: (body) => JSON.stringify(body.contents),
   },
   reasoning_compat: {
+    ...CHAT,
     env: (url) => ({
       OPENAI_BASE_URL: `${url}/v1`,
       BIG_MODEL: "deepseek-r1",
       SMALL_MODEL: "deepseek-r1",
     }),
-    answered: (body) => (body.messages as Array<{ role: string }>).some((m) => m.role === "tool"),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
-    result: (body) =>
-      JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
   },
-  google: {
-    env: (url) => ({
-      PREFERRED_PROVIDER: "google",
-      GEMINI_API_KEY: "gm-test",
-      GEMINI_BASE_URL: url,
-    }),
-    answered: (body) => JSON.stringify(body.contents ?? []).includes('"functionResponse"'),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ functionDeclarations: Array<{ name: string }> }>)
-        .flatMap((t) => t.functionDeclarations.map((d) => d.name)),
-    result: (body) => JSON.stringify(body.contents),
-  },
+  google: { ...GEMINI, env: BACKEND_ENV.google },
 };
 
 const SIGNATURE = "CiQBcsjafF+9/c2lnbmF0dXJl+AbCd==";

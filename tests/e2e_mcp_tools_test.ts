@@ -14,11 +14,12 @@ import {
   type Recorded,
   scripted,
   serveFake,
+  TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
-import { claudeSupported, denoDirs, proxyEnv, runClaude } from "./claude_code.ts";
+import { BACKEND_ENV, claudeSupported, denoDirs, proxyEnv, runClaude } from "./claude_code.ts";
 import { gadgetName } from "./mcp_many_tools.ts";
 
 /** The tool the model looks up: its name is too long for OpenAI and Gemini. */
@@ -34,25 +35,18 @@ const SHAPES: Record<"openai" | "google", {
   results: (body: Record<string, unknown>) => string;
 }> = {
   openai: {
-    env: (url) => ({ OPENAI_BASE_URL: `${url}/v1` }),
+    env: BACKEND_ENV.openai,
     dialect: DIALECTS.openai,
     valid: /^[a-zA-Z0-9_-]{1,64}$/,
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+    tools: TOOL_NAMES.chat,
     results: (body) =>
       JSON.stringify((body.messages as Array<{ role: string }>).filter((m) => m.role === "tool")),
   },
   google: {
-    env: (url) => ({
-      PREFERRED_PROVIDER: "google",
-      GEMINI_API_KEY: "gm-test",
-      GEMINI_BASE_URL: url,
-    }),
+    env: BACKEND_ENV.google,
     dialect: DIALECTS.google,
     valid: /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/,
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ functionDeclarations: Array<{ name: string }> }>)
-        .flatMap((t) => t.functionDeclarations.map((d) => d.name)),
+    tools: TOOL_NAMES.gemini,
     results: (body) =>
       JSON.stringify(
         JSON.stringify(body.contents ?? []).match(/"functionResponse":\{[^}]*\}/g) ?? [],

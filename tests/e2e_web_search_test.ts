@@ -17,11 +17,12 @@ import {
   responsesDialect,
   responsesSearchReply,
   serveFake,
+  TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
 import { createLogger } from "../lib/server/log.ts";
 import { createHandler } from "../lib/server/handler.ts";
 import { testConfig } from "./helpers.ts";
-import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
+import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
 import { ANSWER } from "./search_answer.ts";
 
 interface Shape {
@@ -40,23 +41,15 @@ const SHAPES: Record<"openai" | "google", Shape> = {
     // A server other than api.openai.com has Responses only when told so.
     env: (url) => ({ OPENAI_BASE_URL: `${url}/v1`, OPENAI_API_MODE: "responses" }),
     dialect: responsesDialect(),
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ type: string; name?: string }>)
-        .filter((t) => t.type === "function").map((t) => t.name!),
+    tools: TOOL_NAMES.responses,
     searches: (body) =>
       ((body.tools ?? []) as Array<{ type: string }>).some((t) => t.type === "web_search"),
     search: () => responsesSearchReply(ANSWER),
   },
   google: {
-    env: (url) => ({
-      PREFERRED_PROVIDER: "google",
-      GEMINI_API_KEY: "gm-test",
-      GEMINI_BASE_URL: url,
-    }),
+    env: BACKEND_ENV.google,
     dialect: DIALECTS.google,
-    tools: (body) =>
-      ((body.tools ?? []) as Array<{ functionDeclarations?: Array<{ name: string }> }>)
-        .flatMap((t) => (t.functionDeclarations ?? []).map((d) => d.name)),
+    tools: TOOL_NAMES.gemini,
     searches: (body) => JSON.stringify(body.tools ?? []).includes('"googleSearch"'),
     search: () =>
       geminiSearchReply({
