@@ -80,6 +80,13 @@ function reached(
   return undefined;
 }
 
+/** The ledger a key's spend is read from: none without a budget, or without a ledger. */
+async function budgetLedger(usage: UsageTracker, budgets: Budgets) {
+  const { budgetUsdPerDay: perDay, budgetUsdPerMonth: perMonth } = budgets;
+  if (perDay === undefined && perMonth === undefined) return undefined;
+  return await usage.ledger();
+}
+
 /**
  * Throws a 402 `billing_error` when `key` has spent its daily or monthly budget. Without
  * budgets, or without a ledger, it returns at once.
@@ -90,9 +97,7 @@ export async function checkBudget(
   budgets: Budgets,
   now: number = Date.now(),
 ): Promise<void> {
-  const { budgetUsdPerDay: perDay, budgetUsdPerMonth: perMonth } = budgets;
-  if (perDay === undefined && perMonth === undefined) return;
-  const ledger = await usage.ledger();
+  const ledger = await budgetLedger(usage, budgets);
   if (!ledger) return;
   const spent = await ledger.spent(key, now).catch(() => undefined);
   // A ledger that cannot be read does not stop the work: it is reported by its writes.
@@ -133,9 +138,7 @@ export async function reserveBudget(
   request: Reservation,
   now: number = Date.now(),
 ): Promise<void> {
-  const { budgetUsdPerDay: perDay, budgetUsdPerMonth: perMonth } = budgets;
-  if (perDay === undefined && perMonth === undefined) return;
-  const ledger = await usage.ledger();
+  const ledger = await budgetLedger(usage, budgets);
   if (!ledger) return;
   const tokens = {
     ...noUsage(),
