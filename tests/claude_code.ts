@@ -3,7 +3,11 @@
  * `npm:@anthropic-ai/claude-code-linux-x64` package (`deno install` puts it in Deno's npm cache)
  * and the environment that keeps it offline. Other platforms skip these tests.
  */
+import { type FakeUpstream, serveFake } from "../bench/fake_upstream.ts";
 import meta from "../deno.json" with { type: "json" };
+import { createHandler } from "../lib/server/handler.ts";
+import { createLogger } from "../lib/server/log.ts";
+import { testConfig } from "./helpers.ts";
 
 const PACKAGE = "@anthropic-ai/claude-code-linux-x64";
 
@@ -97,4 +101,58 @@ export async function runClaude(
   env: Record<string, string>,
 ): Promise<ClaudeRun> {
   return runOffline(await claudeBinary(), args, work, env);
+}
+
+/** A ccproxy on a free loopback port in front of a fake upstream, for Claude Code to call. */
+export interface LocalProxy {
+  /** The proxy's base URL (what `ANTHROPIC_BASE_URL` names). */
+  url: string;
+  /** The proxy's port. */
+  port: number;
+  /** The fake upstream's base URL. */
+  upstreamUrl: string;
+  /** The proxy's log lines so far (with `SHOW_LOG` set, they are printed too). */
+  lines: string[];
+  /** Stops the proxy, then the fake upstream. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `upstream` and, in front of it, a ccproxy configured by `env(upstreamUrl)`, each on a
+ * free loopback port. `seen`, when given, sees each request before the proxy does (a test
+ * keeping what Claude Code itself sent).
+ */
+export function serveProxy(
+  upstream: FakeUpstream,
+  env: (upstreamUrl: string) => Record<string, string>,
+  seen?: (request: Request) => Promise<void>,
+): LocalProxy {
+  const fake = serveFake(upstream);
+  const lines: string[] = [];
+  const show = Deno.env.get("SHOW_LOG") !== undefined;
+  const handler = createHandler(testConfig(env(fake.url)), {
+    logger: createLogger({
+      write: (line) => {
+        lines.push(line);
+        if (show) console.log(line);
+      },
+    }),
+  });
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      await seen?.(request);
+      return handler(request);
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${proxy.addr.port}`,
+    port: proxy.addr.port,
+    upstreamUrl: fake.url,
+    lines,
+    async close() {
+      await proxy.shutdown();
+      await fake.close();
+    },
+  };
 }

@@ -12,10 +12,8 @@ import {
 } from "../bench/fake_upstream.ts";
 import { INSTALL_HINT, runCode } from "../lib/cli/code.ts";
 import { claudeCodeLimitsEnv, firstProxyKey } from "../lib/cli/code_env.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { createLogger } from "../lib/server/log.ts";
 import { dayOf, Ledger } from "../lib/usage/ledger.ts";
-import { claudeBinary, claudeSupported, denoDirs, runOffline } from "./claude_code.ts";
+import { claudeBinary, claudeSupported, denoDirs, runOffline, serveProxy } from "./claude_code.ts";
 import { testConfig, testdata } from "./helpers.ts";
 import { loadCatalog } from "../lib/routing/catalog.ts";
 
@@ -280,24 +278,19 @@ Deno.test({
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-code-e2e-" });
     const upstream = createFakeUpstream(() => DIALECTS.openai.text(["hi"]));
-    const fake = serveFake(upstream);
-    const config = { OPENAI_BASE_URL: `${fake.url}/v1`, BIG_MODEL: "gpt-4o" };
-    const handler = createHandler(testConfig(config), {
-      logger: createLogger({ write: () => {} }),
-    });
+    const config = (url: string) => ({ OPENAI_BASE_URL: `${url}/v1`, BIG_MODEL: "gpt-4o" });
     const received: Array<{ headers: Headers; body: Record<string, unknown> }> = [];
     // An already running ccproxy, which `ccproxy code` must use rather than start its own.
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+    const proxy = serveProxy(upstream, config, async (r) => {
       if (r.method === "POST") {
         received.push({ headers: r.headers, body: await r.clone().json() });
       }
-      return handler(r);
     });
     try {
       const env = {
-        ...config,
+        ...config(proxy.upstreamUrl),
         OPENAI_API_KEY: "sk-test",
-        PORT: String(proxy.addr.port),
+        PORT: String(proxy.port),
         PROXY_API_KEY: "alice=key-a-0123456789abcdef",
       };
       const asked = await ccproxyCode(work, ["-p", "say hi"], env);
@@ -312,8 +305,7 @@ Deno.test({
       assert.equal(context.code, 0, context.stderr);
       assert.match(context.stdout, /Tokens:\*\* [\d.]+k \/ 128k/, context.stdout);
     } finally {
-      await proxy.shutdown();
-      await fake.close();
+      await proxy.close();
       await Deno.remove(work, { recursive: true });
     }
   },

@@ -16,10 +16,7 @@ import {
   serveFake,
   TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/server/log.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
-import { testConfig } from "./helpers.ts";
+import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude, serveProxy } from "./claude_code.ts";
 
 type Name = "openai" | "azure" | "google" | "responses" | "gemini3" | "reasoning_compat";
 
@@ -139,16 +136,12 @@ for (const name of Object.keys(SHAPES) as Name[]) {
         }
         return dialect.text(["ok"]);
       });
-      const fake = serveFake(upstream);
-      const handler = createHandler(testConfig(shape.env(fake.url)), {
-        logger: createLogger({ write: () => {} }),
-      });
-      const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+      const proxy = serveProxy(upstream, shape.env);
       try {
         const { code, stdout, stderr } = await runClaude(
           work,
           ["-p", "Write hello to hello.txt", "--allowedTools", "Write"],
-          proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+          proxyEnv(proxy.url),
         );
         assert.equal(code, 0, `claude exited ${code}: ${stderr}`);
         assert.equal(Deno.readTextFileSync(target), "hello from ccproxy\n");
@@ -170,8 +163,7 @@ for (const name of Object.keys(SHAPES) as Name[]) {
           );
         }
       } finally {
-        await proxy.shutdown();
-        await fake.close();
+        await proxy.close();
         await Deno.remove(work, { recursive: true });
       }
     },
@@ -190,12 +182,8 @@ Deno.test({
         ["I wrote ", "the file."],
       ),
     );
-    const fake = serveFake(upstream);
-    const handler = createHandler(testConfig({ OPENAI_BASE_URL: `${fake.url}/v1` }), {
-      logger: createLogger({ write: () => {} }),
-    });
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
-    const baseUrl = `http://127.0.0.1:${proxy.addr.port}`;
+    const proxy = serveProxy(upstream, BACKEND_ENV.openai);
+    const baseUrl = proxy.url;
     const toolTurns = () =>
       upstream.requests.filter((r) =>
         (r.body.messages as Array<{ role: string }>).at(-1)?.role !== "tool" &&
@@ -228,8 +216,7 @@ Deno.test({
       assert.equal(ids.length, 2);
       assert.notEqual(ids[0], ids[1], "the two turns' calls have distinct ids");
     } finally {
-      await proxy.shutdown();
-      await fake.close();
+      await proxy.close();
       await Deno.remove(work, { recursive: true });
     }
   },

@@ -14,15 +14,12 @@ import assert from "node:assert/strict";
 import {
   createFakeUpstream,
   type Recorded,
-  serveFake,
   textReply,
   toolReply,
   usageChunk,
 } from "../bench/fake_upstream.ts";
 import { claudeCodeWindow } from "../lib/routing/client_env.ts";
-import { createLogger } from "../lib/server/log.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
+import { claudeSupported, proxyEnv, runClaude, serveProxy } from "./claude_code.ts";
 import { testConfig } from "./helpers.ts";
 
 const WINDOW = 40_000;
@@ -57,28 +54,22 @@ Deno.test({
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-compact-" });
     const upstream = createFakeUpstream(backend);
-    const fake = serveFake(upstream);
-    const lines: string[] = [];
-    const handler = createHandler(
-      testConfig({
-        OPENAI_BASE_URL: `${fake.url}/v1`,
-        BIG_MODEL: "local-coder",
-        SMALL_MODEL: "local-coder",
-        MODEL_LIMITS: `local-coder=${WINDOW}/8192`,
-      }),
-      { logger: createLogger({ write: (line) => lines.push(line) }) },
-    );
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    const proxy = serveProxy(upstream, (url) => ({
+      OPENAI_BASE_URL: `${url}/v1`,
+      BIG_MODEL: "local-coder",
+      SMALL_MODEL: "local-coder",
+      MODEL_LIMITS: `local-coder=${WINDOW}/8192`,
+    }));
+    const lines = proxy.lines;
     try {
       const { code, stdout, stderr } = await runClaude(
         work,
         ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
-        proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+        proxyEnv(proxy.url),
       );
       const log = lines.join("\n");
       assert.equal(code, 0, `claude exited ${code}: ${stdout}${stderr}\n${log}`);
       assert.match(stdout, /FINISHED-AFTER-COMPACT/);
-      if (Deno.env.get("SHOW_LOG")) console.log(log);
 
       // The request that did not fit was refused here with Anthropic's exact words.
       const refused = lines.filter((line) =>
@@ -94,8 +85,7 @@ Deno.test({
       assert.ok(last.includes(SUMMARY_MARK), "the conversation carried on from the summary");
       assert.ok(!last.includes("200001\\n200002"), "the compacted rounds are gone");
     } finally {
-      await proxy.shutdown();
-      await fake.close();
+      await proxy.close();
       await Deno.remove(work, { recursive: true });
     }
   },
@@ -107,18 +97,16 @@ Deno.test({
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "ccproxy-pin-" });
     const upstream = createFakeUpstream(() => textReply(["pinned ok"]));
-    const fake = serveFake(upstream);
-    const lines: string[] = [];
-    const handler = createHandler(
-      testConfig({ OPENAI_BASE_URL: `${fake.url}/v1`, ROUTE_THINK: "openai/o3" }),
-      { logger: createLogger({ write: (line) => lines.push(line) }) },
-    );
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    const proxy = serveProxy(upstream, (url) => ({
+      OPENAI_BASE_URL: `${url}/v1`,
+      ROUTE_THINK: "openai/o3",
+    }));
+    const lines = proxy.lines;
     try {
       const { code, stdout, stderr } = await runClaude(
         work,
         ["-p", "hi", "--model", "openai/gpt-5"],
-        proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+        proxyEnv(proxy.url),
       );
       assert.equal(code, 0, `${stdout}${stderr}`);
       assert.match(stdout, /pinned ok/);
@@ -126,8 +114,7 @@ Deno.test({
       assert.deepEqual(upstream.requests.map((r) => r.body.model), ["gpt-5"]);
       assert.match(lines.join("\n"), /openai\/gpt-5 → openai\/gpt-5 route=pinned /);
     } finally {
-      await proxy.shutdown();
-      await fake.close();
+      await proxy.close();
       await Deno.remove(work, { recursive: true });
     }
   },
@@ -154,30 +141,24 @@ async function compactsAt(env: Record<string, string>, reported: number) {
     }
     return textReply(["FINISHED."], { prompt: reported, completion: 5 });
   });
-  const fake = serveFake(upstream);
-  const config = testConfig({
-    OPENAI_BASE_URL: `${fake.url}/v1`,
+  const proxy = serveProxy(upstream, (url) => ({
+    OPENAI_BASE_URL: `${url}/v1`,
     BIG_MODEL: "local-coder",
     SMALL_MODEL: "local-coder",
     MODEL_LIMITS: "local-coder=32768/4096",
-  });
-  const handler = createHandler(config, {
-    logger: createLogger({ write: (l) => Deno.env.get("SHOW_LOG") && console.log(l) }),
-  });
-  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  }));
   try {
     const result = await runClaude(
       work,
       ["-p", "Run three seq commands and report", "--allowedTools", "Bash"],
-      { ...proxyEnv(`http://127.0.0.1:${proxy.addr.port}`), ...env },
+      { ...proxyEnv(proxy.url), ...env },
     );
     assert.equal(result.code, 0, result.stderr);
     return upstream.requests.some((r) =>
       JSON.stringify(r.body.messages ?? []).includes(SUMMARY_REQUEST)
     );
   } finally {
-    await proxy.shutdown();
-    await fake.close();
+    await proxy.close();
     await Deno.remove(work, { recursive: true });
   }
 }

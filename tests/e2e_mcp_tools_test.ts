@@ -13,13 +13,16 @@ import {
   DIALECTS,
   type Recorded,
   scripted,
-  serveFake,
   TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/server/log.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { testConfig } from "./helpers.ts";
-import { BACKEND_ENV, claudeSupported, denoDirs, proxyEnv, runClaude } from "./claude_code.ts";
+import {
+  BACKEND_ENV,
+  claudeSupported,
+  denoDirs,
+  proxyEnv,
+  runClaude,
+  serveProxy,
+} from "./claude_code.ts";
 import { gadgetName } from "./mcp_many_tools.ts";
 
 /** The tool the model looks up: its name is too long for OpenAI and Gemini. */
@@ -123,27 +126,19 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
             : shape.dialect.text(["ok"]),
       );
       const upstream = createFakeUpstream(script);
-      const fake = serveFake(upstream);
-      const log: string[] = [];
-      const handler = createHandler(testConfig(shape.env(fake.url)), {
-        logger: createLogger({ write: (line) => log.push(line) }),
-      });
       // What Claude Code itself sent, to compare with what went upstream.
       const client: ClientRequest[] = [];
-      const proxy = Deno.serve(
-        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-        async (r) => {
-          if (new URL(r.url).pathname === "/v1/messages") client.push(await r.clone().json());
-          return handler(r);
-        },
-      );
+      const proxy = serveProxy(upstream, shape.env, async (r) => {
+        if (new URL(r.url).pathname === "/v1/messages") client.push(await r.clone().json());
+      });
+      const log = proxy.lines;
       try {
         const args = ["-p", "Use gadget 42 on hello", "--mcp-config", await mcpConfig(calls)];
         const { code, stdout, stderr } = await runClaude(
           work,
           [...args, "--strict-mcp-config", "--allowedTools", FOUND],
           {
-            ...proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+            ...proxyEnv(proxy.url),
             // Connect the MCP server before the first request (it is non-blocking by default).
             MCP_CONNECTION_NONBLOCKING: "false",
           },
@@ -180,8 +175,7 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
           new RegExp(`tools=${firstClient.tools!.length} sent=${notDeferred.length} held=1 `),
         );
       } finally {
-        await proxy.shutdown();
-        await fake.close();
+        await proxy.close();
         await Deno.remove(work, { recursive: true });
       }
     },

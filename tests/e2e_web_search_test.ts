@@ -16,13 +16,9 @@ import {
   type Reply,
   responsesDialect,
   responsesSearchReply,
-  serveFake,
   TOOL_NAMES,
 } from "../bench/fake_upstream.ts";
-import { createLogger } from "../lib/server/log.ts";
-import { createHandler } from "../lib/server/handler.ts";
-import { testConfig } from "./helpers.ts";
-import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude } from "./claude_code.ts";
+import { BACKEND_ENV, claudeSupported, proxyEnv, runClaude, serveProxy } from "./claude_code.ts";
 import { ANSWER } from "./search_answer.ts";
 
 interface Shape {
@@ -114,17 +110,13 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
           args: { query: "select:WebSearch" },
         }]);
       });
-      const fake = serveFake(upstream);
-      const log: string[] = [];
-      const handler = createHandler(testConfig(shape.env(fake.url)), {
-        logger: createLogger({ write: (line) => log.push(line) }),
-      });
-      const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+      const proxy = serveProxy(upstream, shape.env);
+      const log = proxy.lines;
       try {
         const { code, stdout, stderr } = await runClaude(
           work,
           ["-p", "What is new in Deno 3? Search the web.", "--allowedTools", "WebSearch"],
-          proxyEnv(`http://127.0.0.1:${proxy.addr.port}`),
+          proxyEnv(proxy.url),
         );
         if (Deno.env.get("SHOW_CLAUDE")) console.log(stdout);
         assert.equal(code, 0, `claude exited ${code}: ${stderr}`);
@@ -152,8 +144,7 @@ for (const name of Object.keys(SHAPES) as Array<keyof typeof SHAPES>) {
         for (const source of sources) assert.ok(stdout.includes(source), `${source} in ${stdout}`);
         assert.ok(!seen.includes("Did 0 searches"));
       } finally {
-        await proxy.shutdown();
-        await fake.close();
+        await proxy.close();
         await Deno.remove(work, { recursive: true });
       }
     },
