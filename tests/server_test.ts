@@ -427,6 +427,10 @@ Deno.test("keep-alive pings fill upstream silence and stop with the stream", asy
       Promise.resolve(
         new Response(
           ReadableStream.from((async function* () {
+            // The first event commits the answer (an error there would still be an HTTP error).
+            yield encoder.encode(
+              'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n',
+            );
             await gate;
             yield encoder.encode(
               'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',

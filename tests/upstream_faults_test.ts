@@ -197,3 +197,98 @@ Deno.test("F6: an upstream event that never ends is cut at MAX_SSE_EVENT_CHARS",
     });
   }
 });
+
+const CHAT_TEXT = [
+  `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"hello"},"finish_reason":null}]}`,
+  `data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+  `data: [DONE]`,
+].map((line) => `${line}\n\n`).join("");
+
+/** A proxy whose upstream answers call `i` with `replies[i]` (the last one from then on). */
+function proxyWith(replies: string[], env: Record<string, string> = {}) {
+  let calls = 0;
+  const records: RequestRecord[] = [];
+  const handler = createHandler(testConfig({ USAGE_DB: "off", MAX_RETRIES: "1", ...env }), {
+    fetch: () => sseFetch(replies[Math.min(calls++, replies.length - 1)])("x"),
+    logger: createLogger({ write: () => {} }),
+    sleep: () => Promise.resolve(),
+    onRecord: (record) => records.push(record),
+  });
+  const post = (stream: boolean) =>
+    handler(
+      new Request("http://localhost:8082/v1/messages", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...BODY, model: "openai/gpt-4.1", stream }),
+      }),
+    );
+  return { post, records, calls: () => calls };
+}
+
+Deno.test("F31: an error object as the first event is the HTTP error its code stands for", async (t) => {
+  const rateLimited =
+    `data: {"error":{"message":"Rate limit exceeded upstream","code":429}}\n\ndata: [DONE]\n\n`;
+  for (const stream of [false, true]) {
+    await t.step(`chat, ${stream ? "streaming" : "non-streaming"}: 429, retried`, async () => {
+      const proxy = proxyWith([rateLimited]);
+      const response = await proxy.post(stream);
+      const body = await response.json();
+      assert.equal(response.status, 429, JSON.stringify(body));
+      assert.equal(body.error.type, "rate_limit_error");
+      assert.match(body.error.message, /Rate limit exceeded upstream/);
+      assert.equal(proxy.calls(), 2, "retried once");
+      assert.deepEqual(proxy.records[0].tries?.map((a) => a.result), [429, 429]);
+    });
+    await t.step(`chat, ${stream ? "streaming" : "non-streaming"}: the retry answers`, async () => {
+      const proxy = proxyWith([
+        `: OPENROUTER PROCESSING\n\ndata: {"error":{"message":"bad gateway","code":502}}\n\n`,
+        CHAT_TEXT,
+      ]);
+      const response = await proxy.post(stream);
+      assert.equal(response.status, 200);
+      const text = await response.text();
+      assert.match(text, /hello/);
+      assert.ok(!text.includes("bad gateway"), text);
+    });
+  }
+  for (
+    const [name, first, status, type] of [
+      [
+        "response.failed right after response.created",
+        `{"type":"response.failed","response":{"id":"r1","status":"failed","error":{"code":"server_error","message":"The model failed"}}}`,
+        500,
+        "api_error",
+      ],
+      [
+        "a first error event",
+        `{"type":"error","code":"rate_limit_exceeded","message":"Rate limit reached for gpt-x"}`,
+        429,
+        "rate_limit_error",
+      ],
+    ] as const
+  ) {
+    await t.step(`responses: ${name}, streaming`, async () => {
+      const proxy = proxyWith([
+        `data: {"type":"response.created","response":{"id":"r1"}}\n\ndata: ${first}\n\n`,
+      ], { OPENAI_API_MODE: "responses" });
+      const response = await proxy.post(true);
+      const body = await response.json();
+      assert.equal(response.status, status, JSON.stringify(body));
+      assert.equal(body.error.type, type);
+      assert.equal(proxy.calls(), 2, "retried once");
+    });
+  }
+});
+
+Deno.test("F31: an error object mid-answer with code 429/502/503/529 is overloaded_error", async () => {
+  const proxy = proxyWith([
+    `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"partial"},"finish_reason":null}]}\n\n` +
+    `data: {"error":{"message":"Provider returned error: overloaded","code":502}}\n\n`,
+  ]);
+  const response = await proxy.post(true);
+  assert.equal(response.status, 200);
+  const text = await response.text();
+  assert.match(text, /partial/);
+  assert.match(text, /event: error\ndata: .*"type":"overloaded_error"/);
+  assert.equal(proxy.calls(), 1);
+});

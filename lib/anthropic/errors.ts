@@ -185,6 +185,41 @@ export function fromUpstream(
   });
 }
 
+/** Statuses that, reported mid-answer, mean "try the turn again": Claude Code retries those. */
+const RETRY_THE_TURN = new Set([429, 502, 503, 529]);
+
+/**
+ * Maps an error object an upstream sent inside a 200 event stream (`{"error":{message, code}}`,
+ * OpenRouter's way to pass on its provider's 429 or 502; Responses' `error` event). A numeric
+ * `code` is the HTTP status it stands for. Before the answer `started` it is mapped exactly like
+ * that HTTP error (so it is retried and falls back like one); once the answer has started, a
+ * 429/502/503/529 becomes `overloaded_error`, the in-stream type Claude Code retries the turn on.
+ */
+export function streamFailure(
+  provider: string,
+  error: { message?: unknown; code?: unknown; type?: unknown },
+  model: string,
+  started: boolean,
+): ProxyError {
+  const numeric = typeof error.code === "number" || typeof error.code === "string"
+    ? Number(error.code)
+    : NaN;
+  const status = Number.isInteger(numeric) && numeric >= 400 && numeric <= 599 ? numeric : 0;
+  const word = [error.code, error.type].find((c) => typeof c === "string" && !/^\d+$/.test(c));
+  const message = typeof error.message === "string"
+    ? error.message
+    : error.message === undefined
+    ? "upstream error"
+    : JSON.stringify(error.message);
+  const mapped = fromUpstream(
+    provider,
+    { status, message, code: word as string | undefined },
+    model,
+  );
+  if (!started || !RETRY_THE_TURN.has(status)) return mapped;
+  return new ProxyError("overloaded_error", mapped.message, { upstreamStatus: status });
+}
+
 function typeForCode(code: string | undefined): ErrorType {
   if (!code) return "api_error";
   if (/rate_limit|RESOURCE_EXHAUSTED/i.test(code)) return "rate_limit_error";

@@ -12,7 +12,9 @@ import {
   type Part,
   singleToolCall,
 } from "../anthropic/conversation.ts";
-import { fromUpstream } from "../anthropic/errors.ts";
+import { type ProxyError, streamFailure } from "../anthropic/errors.ts";
+import type { FirstVerdict } from "../upstream/peek.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type {
   MessagesRequest,
@@ -380,17 +382,9 @@ export function chatTranslator(
         return;
       }
       if (message.event === "error" || chunk.error) {
-        const error = (chunk.error ?? chunk) as {
-          message?: string;
-          code?: string;
-          type?: string;
-        };
+        // One before any content never gets here: chatFirstEvent made it an HTTP error.
         done = true;
-        const mapped = fromUpstream(context.provider, {
-          status: 0,
-          message: String(error.message ?? "upstream error"),
-          code: error.code ?? error.type,
-        }, context.model);
+        const mapped = streamFailure(context.provider, errorObject(chunk), context.model, true);
         out.fail(mapped.type, mapped.message);
         return;
       }
@@ -456,5 +450,35 @@ export function chatUsage(
     output_tokens: usage.completion_tokens ?? 0,
     cache_creation_input_tokens: written,
     cache_read_input_tokens: cached,
+  };
+}
+
+/** The error object of an in-stream error chunk (`{"error": {…}}`, or the chunk itself). */
+function errorObject(
+  chunk: { error?: unknown },
+): { message?: unknown; code?: unknown; type?: unknown } {
+  const error = chunk.error ?? chunk;
+  return error && typeof error === "object" ? error : { message: error };
+}
+
+/**
+ * The first Chat chunk decides whether the upstream answered: an error object as the very first
+ * event (OpenRouter's 200 + `{"error":{"code":429}}`) is the HTTP error its code stands for.
+ */
+export function chatFirstEvent(
+  provider: string,
+  model: string,
+): (message: EventSourceMessage) => FirstVerdict {
+  return (message): ProxyError | "answered" => {
+    if (message.data === "[DONE]") return "answered";
+    let chunk: { error?: unknown };
+    try {
+      chunk = JSON.parse(message.data);
+    } catch {
+      return "answered"; // the translator reports it
+    }
+    if (!chunk || typeof chunk !== "object") return "answered";
+    if (message.event !== "error" && !chunk.error) return "answered";
+    return streamFailure(provider, errorObject(chunk), model, false);
   };
 }

@@ -16,7 +16,9 @@ import {
   type Part,
   singleToolCall,
 } from "../anthropic/conversation.ts";
-import { fromUpstream } from "../anthropic/errors.ts";
+import { streamFailure } from "../anthropic/errors.ts";
+import type { FirstVerdict } from "../upstream/peek.ts";
+import type { EventSourceMessage } from "../upstream/sse_reader.ts";
 import { estimatedUsage, EventWriter, type MessageInit } from "../anthropic/events.ts";
 import type { MessagesRequest, StopReason, StreamEvent, Usage } from "../anthropic/schema.ts";
 import {
@@ -350,11 +352,15 @@ export function responsesTranslator(
   const search = context.webSearch ? new ResponsesSearch(context.webSearch) : undefined;
   const fail = (code: string | undefined, message: string | undefined) => {
     done = true;
-    const mapped = fromUpstream(context.provider, {
-      status: 0,
-      message: message ?? "upstream failed",
-      code,
-    }, context.model);
+    const mapped = streamFailure(
+      context.provider,
+      {
+        message: message ?? "upstream failed",
+        code,
+      },
+      context.model,
+      true,
+    );
     out.fail(mapped.type, mapped.message);
   };
   return {
@@ -481,4 +487,34 @@ function sanitize(id: string): string {
 /** True for the 400 an upstream gives when it cannot use a replayed reasoning item. */
 export function rejectedReasoning(message: string): boolean {
   return /Item with id '?rs_|reasoning item|encrypted[_ ]content/i.test(message);
+}
+
+/** Responses events that come before anything is known about the answer. */
+const PRELUDE = new Set(["response.created", "response.in_progress", "response.queued"]);
+
+/**
+ * The first Responses event past `response.created` decides whether the upstream answered: an
+ * `error` or `response.failed` there is the HTTP error its code stands for.
+ */
+export function responsesFirstEvent(
+  provider: string,
+  model: string,
+): (message: EventSourceMessage) => FirstVerdict {
+  return (message) => {
+    let event: StreamedEvent;
+    try {
+      event = JSON.parse(message.data);
+    } catch {
+      return "answered"; // the translator reports it
+    }
+    if (PRELUDE.has(event?.type)) return undefined;
+    if (event?.type === "error") {
+      return streamFailure(provider, { code: event.code, message: event.message }, model, false);
+    }
+    if (event?.type === "response.failed") {
+      const error = event.response?.error;
+      return streamFailure(provider, { code: error?.code, message: error?.message }, model, false);
+    }
+    return "answered";
+  };
 }

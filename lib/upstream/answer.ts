@@ -9,6 +9,7 @@
 import { fromUpstream, ProxyError } from "../anthropic/errors.ts";
 import { readErrorBody } from "./error_body.ts";
 import type { TranslatorFactory } from "./translate.ts";
+import { type Peek, peekBody } from "./peek.ts";
 
 /** An upstream answer, ready to be relayed. */
 export interface Answer {
@@ -23,13 +24,15 @@ export interface Answer {
 /**
  * The answer of a 2xx `response`. A JSON body is read (up to a bound) as the error it carries,
  * keeping its type (`rate_limit_error`, `RESOURCE_EXHAUSTED`, … stay rate limits); an HTML body
- * is an `api_error` (502).
+ * is an `api_error` (502). With `peek`, the first meaningful event is read too, and an error
+ * there fails like the HTTP error it stands for (see `peek.ts`).
  */
 export async function answerOf(
   response: Response,
   provider: string,
   model: string,
   translate: TranslatorFactory,
+  peek?: Peek,
 ): Promise<Answer> {
   const type = response.headers.get("content-type") ?? "";
   if (/\bjson\b/i.test(type) && response.body) {
@@ -49,7 +52,10 @@ export async function answerOf(
       { status: 502 },
     );
   }
-  return { body: response.body, translate, provider };
+  const body = peek && response.body
+    ? await peekBody(response.body, peek, provider)
+    : response.body;
+  return { body, translate, provider };
 }
 
 /** `first`, then the rest of `reader`, as one stream again. */

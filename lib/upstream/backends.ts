@@ -16,6 +16,7 @@ import { webSearchOf } from "../anthropic/web_search.ts";
 import {
   envelopeKind,
   rejectedReasoning,
+  responsesFirstEvent,
   responsesTranslator,
   toResponsesRequest,
 } from "../providers/openai_responses.ts";
@@ -29,7 +30,7 @@ import {
   streamGenerate,
   toGeminiRequest,
 } from "../providers/gemini.ts";
-import { chatTranslator, toChatRequest } from "../providers/openai_chat.ts";
+import { chatFirstEvent, chatTranslator, toChatRequest } from "../providers/openai_chat.ts";
 import { createOpenAIEndpoint, type OpenAIEndpoint, postStream } from "../providers/openai_call.ts";
 import { limitsOf, type Target } from "../routing/route.ts";
 import { Signer } from "./signature.ts";
@@ -169,6 +170,10 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         });
         response = await send();
       }
+      const peek = {
+        first: responsesFirstEvent(endpoint.provider, request.model),
+        idleMs: config.timeouts.idleMs,
+      };
       return answerOf(response, endpoint.provider, request.model, (emit) =>
         responsesTranslator({
           id: context.messageId,
@@ -182,7 +187,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           signer,
           signThinking: () => signer.sign({ p: envelopeKind(endpoint.provider), m: target.model }),
           webSearch: translation.webSearch,
-        }, emit));
+        }, emit), peek);
     };
 
   /** Chat Completions; a 404 that points at /responses is retried there once. */
@@ -205,6 +210,10 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
         model: request.model,
       });
       const provider = endpoint.provider;
+      const peek = {
+        first: chatFirstEvent(provider, request.model),
+        idleMs: config.timeouts.idleMs,
+      };
       return answerOf(response, provider, request.model, (emit) =>
         chatTranslator({
           id: context.messageId,
@@ -217,7 +226,7 @@ export function createBackends(config: Config, fetchFn: typeof fetch): Record<Pr
           signThinking: () => signer.sign({ p: `${provider}_chat`, m: target.model }),
           onFilter: (reason) => context.notes.push(`content_filter=${reason}`),
           webSearch: translation.webSearch,
-        }, emit));
+        }, emit), peek);
     };
 
   /**
