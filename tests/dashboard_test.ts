@@ -89,11 +89,21 @@ Deno.test("the dashboard is served only on loopback without a key; its feed need
 Deno.test("the feed sends a request's start while it runs and its priced end when it is done", async () => {
   const encoder = new TextEncoder();
   let upstreamBody!: ReadableStreamDefaultController<Uint8Array>;
+  // The upstream's first event comes at once: the proxy answers the client only after it.
+  const opening = `data: ${chunk0({ role: "assistant", content: "" })}\n\n`;
   const fetchUpstream = () =>
     Promise.resolve(
-      new Response(new ReadableStream({ start: (c) => void (upstreamBody = c) }), {
-        headers: { "content-type": "text/event-stream" },
-      }),
+      new Response(
+        new ReadableStream({
+          start: (c) => {
+            upstreamBody = c;
+            c.enqueue(encoder.encode(opening));
+          },
+        }),
+        {
+          headers: { "content-type": "text/event-stream" },
+        },
+      ),
     );
   const usage = new UsageTracker();
   const handler = createHandler(testConfig(), {
