@@ -17,6 +17,8 @@ const LAZY = [
   "npm:/openai@",
   "npm:/gpt-tokenizer@",
   "npm:/uplot@",
+  // Only with OTEL_DENO=true.
+  "npm:/@opentelemetry/api@",
   // Deno's node:crypto loads Node's stream and process machinery (~15-25 ms).
   "node:crypto",
 ];
