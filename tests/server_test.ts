@@ -183,7 +183,7 @@ Deno.test("bad requests are 400 naming the field, and nothing goes upstream", as
     ["malformed JSON", "{nope", /invalid JSON body/],
     ["not an object", "[1]", /must be a JSON object/],
     ["missing model", { max_tokens: 1, messages: [] }, /^model: /],
-    ["missing max_tokens", { model: "claude-opus-5-5", messages: [] }, /^max_tokens: /],
+    ["missing max_tokens", { model: "claude-opus-5-5", messages: BODY.messages }, /^max_tokens: /],
     ["missing messages", { model: "claude-opus-5-5", max_tokens: 1 }, /^messages: /],
     ["negative max_tokens", { ...BODY, max_tokens: -1 }, /^max_tokens: /],
     ["text of the wrong type", {

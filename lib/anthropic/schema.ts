@@ -170,6 +170,48 @@ export interface MessagesRequest extends CountTokensRequest {
 // Schemas
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Every block type Anthropic's API takes in a message (its SDK's `BetaContentBlockParam`), so
+ * whatever Claude Code sends passes; a type outside it is a 400, as Anthropic answers. Blocks no
+ * backend understands are rendered as text or dropped later (conversation.ts).
+ */
+const MESSAGE_BLOCKS = [
+  "text",
+  "image",
+  "document",
+  "search_result",
+  "thinking",
+  "redacted_thinking",
+  "tool_use",
+  "tool_result",
+  "server_tool_use",
+  "web_search_tool_result",
+  "web_fetch_tool_result",
+  "advisor_tool_result",
+  "code_execution_tool_result",
+  "bash_code_execution_tool_result",
+  "text_editor_code_execution_tool_result",
+  "tool_search_tool_result",
+  "mcp_tool_use",
+  "mcp_tool_result",
+  "container_upload",
+  "compaction",
+  "tool_addition",
+  "tool_removal",
+  "mcp_tool_listing",
+  "fallback",
+];
+
+/** The block types a `tool_result`'s content takes. */
+const RESULT_BLOCKS = [
+  "text",
+  "image",
+  "search_result",
+  "document",
+  "tool_reference",
+  "browser_state",
+];
+
 const TextBlockSchema: z.ZodType<TextBlock> = z.looseObject({
   type: z.literal("text"),
   text: z.string(),
@@ -218,7 +260,7 @@ const ToolResultBlockSchema: z.ZodType<ToolResultBlock> = z.looseObject({
   // Checked like any content (text must be a string, …): the blocks reach the model.
   content: z.union([
     z.string(),
-    z.array(z.looseObject({ type: z.string() }).check(checkKnownBlock)),
+    z.array(z.looseObject({ type: z.string() }).check(checkBlock(RESULT_BLOCKS))),
   ])
     .optional(),
   is_error: z.boolean().nullish(),
@@ -239,7 +281,29 @@ const KNOWN_BLOCKS: Record<string, z.ZodType> = {
   thinking: ThinkingBlockSchema,
 };
 
-/** Checks a block of a known type field by field (errors keep their path); unknown types pass. */
+/**
+ * Checks a block: its type must be one of `allowed` (Anthropic's message otherwise), and a block
+ * of a type the proxy reads is checked field by field (errors keep their path).
+ */
+function checkBlock(allowed: string[]) {
+  const tags = allowed.map((t) => `'${t}'`).join(", ");
+  return (ctx: z.core.ParsePayload<{ type: string }>): void => {
+    if (!allowed.includes(ctx.value.type)) {
+      ctx.issues.push({
+        code: "custom",
+        message: `Input tag '${
+          ctx.value.type.slice(0, 100)
+        }' found using 'type' does not match any of the expected tags: ${tags}`,
+        path: [],
+        input: ctx.value,
+      });
+      return;
+    }
+    checkKnownBlock(ctx);
+  };
+}
+
+/** Checks a block of a type the proxy reads field by field (errors keep their path). */
 function checkKnownBlock(ctx: z.core.ParsePayload<{ type: string }>): void {
   const schema = KNOWN_BLOCKS[ctx.value.type];
   if (!schema) return;
@@ -268,7 +332,7 @@ export function deepestIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; me
 
 const ContentBlockSchema: z.ZodType<ContentBlock> = z
   .looseObject({ type: z.string() })
-  .check(checkKnownBlock) as z.ZodType<ContentBlock>;
+  .check(checkBlock(MESSAGE_BLOCKS)) as z.ZodType<ContentBlock>;
 
 const MessageSchema: z.ZodType<Message> = z.looseObject({
   role: z.enum(["user", "assistant", "system"]),
@@ -309,9 +373,23 @@ const JsonSchemaFormatSchema: z.ZodType<JsonSchemaFormat> = z.looseObject({
 
 const common = {
   model: z.string().min(1),
-  messages: z.array(MessageSchema),
+  messages: z.array(MessageSchema).min(1, "at least one message is required"),
   system: z.union([z.string(), z.array(TextBlockSchema)]).optional(),
-  tools: z.array(ToolSchema).optional(),
+  tools: z.array(ToolSchema).check((ctx) => {
+    // Anthropic's own check; after aliasing two equal names would also become one upstream.
+    const names = new Set<string>();
+    for (const tool of ctx.value) {
+      if (names.has(tool.name)) {
+        ctx.issues.push({
+          code: "custom",
+          message: "Tool names must be unique.",
+          input: ctx.value,
+        });
+        return;
+      }
+      names.add(tool.name);
+    }
+  }).optional(),
   tool_choice: ToolChoiceSchema.optional(),
   thinking: ThinkingConfigSchema.optional(),
   output_config: z.looseObject({

@@ -428,6 +428,16 @@ async function readBody<T extends z.ZodType>(
   maxBytes: number,
   idleMs: number,
 ): Promise<z.infer<T>> {
+  // A compressed body would otherwise fail as "not valid UTF-8", which does not say why.
+  const encoding = request.headers.get("content-encoding")?.trim().toLowerCase();
+  if (encoding && encoding !== "identity") {
+    await request.body?.cancel();
+    throw new ProxyError(
+      "invalid_request_error",
+      `unsupported Content-Encoding "${encoding.slice(0, 40)}": send the body uncompressed`,
+      { status: 415 },
+    );
+  }
   const text = await readText(request, maxBytes, idleMs);
   if (nestingDepth(text) > MAX_DEPTH) {
     throw new ProxyError(
@@ -853,10 +863,12 @@ function routingTable(config: Config): RouteRow[] {
 }
 
 function mappedModels(config: Config) {
-  return ADVERTISED_MODELS.map((m) => {
-    const [target] = route(m.id, config);
-    return { ...m, target: `${target.provider}/${target.model}`, limits: limitsOf(target, config) };
-  });
+  return ADVERTISED_MODELS.map((m) => mapped(m, config));
+}
+
+function mapped(m: { id: string; display_name: string }, config: Config) {
+  const [target] = route(m.id, config);
+  return { ...m, target: `${target.provider}/${target.model}`, limits: limitsOf(target, config) };
 }
 
 function serviceInfo(config: Config) {
@@ -901,7 +913,10 @@ function modelList(config: Config) {
 }
 
 function modelInfo(id: string, config: Config): Response {
-  const known = mappedModels(config).find((m) => m.id === id);
+  // Any claude-* name is served (sized to BIG/MIDDLE/SMALL_MODEL), so it is a model here too:
+  // clients look up the name they were given (`claude-3-5-sonnet-20241022`) before using it.
+  const known = mappedModels(config).find((m) => m.id === id) ??
+    (/^claude/i.test(id.trim()) ? mapped({ id, display_name: id }, config) : undefined);
   if (!known) throw new ProxyError("not_found_error", `model: ${id} is not listed by this proxy`);
   return json(modelEntry(known));
 }
