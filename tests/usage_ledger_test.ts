@@ -213,7 +213,11 @@ Deno.test("a ledger that cannot write logs and counts the failure; the answer st
       new Request("http://localhost/v1/messages", {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "claude-opus-5-5", max_tokens: 50, messages: [] }),
+        body: JSON.stringify({
+          model: "claude-opus-5-5",
+          max_tokens: 50,
+          messages: [{ role: "user", content: "hi" }],
+        }),
       }),
     );
     assert.equal(response.status, 200);
@@ -262,8 +266,15 @@ Deno.test("every /v1/messages and count_tokens request ends as one priced ledger
       max_tokens: 50,
       messages: [{ role: "user", content: "hi" }],
     });
-    await post("/v1/messages", { model: "claude-opus-5-5", max_tokens: 50, messages: [] });
-    await post("/v1/messages/count_tokens", { model: "claude-opus-5-5", messages: [] });
+    await post("/v1/messages", {
+      model: "claude-opus-5-5",
+      max_tokens: 50,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    await post("/v1/messages/count_tokens", {
+      model: "claude-opus-5-5",
+      messages: [{ role: "user", content: "hi" }],
+    });
     await post("/v1/messages", { model: "claude-opus-5-5", messages: "not a list" });
     await usage.settled();
     const records = await ledger.records(0, Date.now() + 1000);
