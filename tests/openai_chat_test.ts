@@ -105,8 +105,8 @@ Deno.test("toChatRequest() translates content blocks", async (t) => {
       "notes\nbody",
     ],
     [
-      "unknown block types are dropped",
-      [{ type: "text", text: "keep" }, { type: "mystery_block", x: 1 }],
+      "block types no backend understands are dropped",
+      [{ type: "text", text: "keep" }, { type: "container_upload", file_id: "file_1" }],
       "keep",
     ],
   ];
