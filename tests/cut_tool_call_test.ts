@@ -181,6 +181,26 @@ Deno.test("a tool call cut by the output limit is an error naming the tool, neve
       /^openai: the call to tool "Bash" ended before its arguments were complete JSON$/,
     );
   });
+  await t.step(
+    "a stream cut inside the arguments: the error names the tool (both modes)",
+    async () => {
+      const cut = () =>
+        sseResponse(
+          chat({ role: "assistant", content: null }),
+          chat({
+            tool_calls: [{ index: 0, id: "call_0", type: "function", function: { name: "Bash" } }],
+          }),
+          chat({ tool_calls: [{ index: 0, function: { arguments: CUT } }] }),
+        );
+      const message =
+        /^openai: upstream stream ended without a finish reason \(the call to tool "Bash" was cut before its arguments were complete\)$/;
+      const events = parseClientSse(await (await post(cut, true)).text());
+      assertValidStream(events);
+      assert.equal(argsOf(events), CUT);
+      assert.match((events.at(-1) as StreamEvent & { type: "error" }).error.message, message);
+      assert.match((await (await post(cut, false)).json()).error.message, message);
+    },
+  );
   await t.step("a tool without parameters may send no arguments at all", async () => {
     const response = await post(() => chatCall("", "tool_calls"), false);
     assert.equal(response.status, 200);

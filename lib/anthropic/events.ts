@@ -168,6 +168,7 @@ export class EventWriter {
       if (problem) {
         // Fragments already sent cannot be taken back: the message ends in an error naming the
         // tool, in both modes (a non-streaming answer is the same events accumulated).
+        this.#open = undefined;
         this.fail("api_error", `${this.#init.provider ?? "upstream"}: ${problem}`);
         this.#silenced = true;
         return;
@@ -305,6 +306,12 @@ export class EventWriter {
   fail(type: ErrorType, message: string): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#open === "tool_use" && !parses(this.#args)) {
+      // A stream cut inside a call: say which call the client got only part of.
+      message += ` (the call to tool ${
+        JSON.stringify(this.#toolName)
+      } was cut before its arguments were complete)`;
+    }
     this.#open = undefined;
     this.#emit({ type: "error", error: { type, message } });
   }
