@@ -1,4 +1,5 @@
 /** Upstream faults found from outside (QA round F6, F18, F30, F31, F32): each one pinned. */
+import { peekBody } from "../lib/upstream/peek.ts";
 import assert from "node:assert/strict";
 import { redact } from "../lib/server/redact.ts";
 import { createLogger } from "../lib/server/log.ts";
@@ -291,4 +292,28 @@ Deno.test("F31: an error object mid-answer with code 429/502/503/529 is overload
   assert.match(text, /partial/);
   assert.match(text, /event: error\ndata: .*"type":"overloaded_error"/);
   assert.equal(proxy.calls(), 1);
+});
+
+Deno.test("peekBody(): an upstream slow to send its first event is taken as answered, and nothing it sends later is lost", async () => {
+  let push!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      push = controller;
+    },
+  });
+  // Without patience the peek would wait for the first event up to the idle limit (a minute
+  // here), holding the status line and the client's pings for a reasoning model's whole think.
+  const replay = await peekBody(
+    body,
+    { first: () => "answered", idleMs: 60_000, patienceMs: 5 },
+    "openai",
+  );
+  const reader = replay.getReader();
+  push.enqueue(new TextEncoder().encode('data: {"a":1}\n\n'));
+  const first = await reader.read();
+  assert.equal(new TextDecoder().decode(first.value), 'data: {"a":1}\n\n');
+  push.enqueue(new TextEncoder().encode("data: [DONE]\n\n"));
+  push.close();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "data: [DONE]\n\n");
+  assert.equal((await reader.read()).done, true);
 });

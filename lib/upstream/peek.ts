@@ -6,6 +6,11 @@
  * and a streaming client gets a real status instead of a committed 200. The bytes read on the way
  * are replayed to the relay, unchanged.
  *
+ * The peek is patient for a moment only ({@link FIRST_EVENT_PATIENCE_MS}): DESIGN holds the status
+ * line until the upstream's headers, not its first token, because a reasoning model can think for
+ * minutes before it says anything and the client should get pings meanwhile. An upstream whose
+ * first event takes longer is taken as answered, and the relay reads on as before.
+ *
  * @module
  */
 import { createParser } from "eventsource-parser";
@@ -24,7 +29,12 @@ export interface Peek {
   first: (message: EventSourceMessage) => FirstVerdict;
   /** Longest wait for one read, in ms (the relay's idle limit). */
   idleMs: number;
+  /** Longest wait for a deciding event before it is taken as answered (default below). */
+  patienceMs?: number;
 }
+
+/** How long the first event may take before the upstream is taken as answered, in ms. */
+export const FIRST_EVENT_PATIENCE_MS = 2_000;
 
 /**
  * Reads `body` until `peek.first` decides. Resolves with a body that replays what was read and
@@ -50,21 +60,35 @@ export async function peekBody(
   let failure: unknown;
   let ended = false;
   let chars = 0;
+  /** A read still under way when patience ran out: the replay takes it over. */
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  const patience = Math.min(peek.patienceMs ?? FIRST_EVENT_PATIENCE_MS, peek.idleMs);
+  const deadline = performance.now() + patience;
   while (verdict === undefined) {
     let silent = false;
-    const timer = setTimeout(() => {
+    const idle = setTimeout(() => {
       silent = true;
       reader.cancel().catch(() => {});
     }, peek.idleMs);
-    let next: ReadableStreamReadResult<Uint8Array>;
+    const read = reader.read();
+    let late: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<"late">((resolve) => {
+      late = setTimeout(() => resolve("late"), Math.max(0, deadline - performance.now()));
+    });
+    let next: ReadableStreamReadResult<Uint8Array> | "late";
     try {
-      next = await reader.read();
+      next = await Promise.race([read, waited]);
     } catch (error) {
       failed = true;
       failure = error;
       break;
     } finally {
-      clearTimeout(timer);
+      clearTimeout(idle);
+      clearTimeout(late);
+    }
+    if (next === "late") {
+      pending = read;
+      break;
     }
     if (silent) {
       throw new ProxyError(
@@ -93,7 +117,8 @@ export async function peekBody(
         if (first) return controller.enqueue(first);
         if (failed) return controller.error(failure);
         if (ended) return controller.close();
-        const next = await reader.read();
+        const next = await (pending ?? reader.read());
+        pending = undefined;
         if (next.done) controller.close();
         else controller.enqueue(next.value);
       } catch (error) {
