@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { MessagesRequestSchema } from "../lib/anthropic/schema.ts";
 import { chatTranslator, toChatRequest } from "../lib/providers/openai_chat.ts";
 import { relayStream } from "../lib/upstream/relay.ts";
+import { loadCatalog } from "../lib/routing/catalog.ts";
 import { now } from "./fake_server.ts";
 import { runPeer } from "./peers.ts";
 import { claudeCodeTurn, realisticTurn, TURN_MODEL, type TurnFigures, turnRoutes } from "./turn.ts";
@@ -502,6 +503,8 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 if (import.meta.main) {
   const started = performance.now();
+  // The in-process figures call the translators directly: they look models up in the catalog.
+  await loadCatalog();
   const fake = await startFake();
   const proxyEnv = {
     OPENAI_API_KEY: "sk-bench",
