@@ -31,6 +31,8 @@ export interface RouteDecision {
   route: string;
   /** Input tokens: counted when near a limit (or for a router script), else estimated. */
   tokens: number;
+  /** The quick estimate ({@link estimateTokens}), for `message_start` and budget holds. */
+  estimate: number;
 }
 
 /** Options of {@link decideRoute}. */
@@ -123,6 +125,7 @@ export async function decideRoute(
     targets: fitted.targets.map((target) => roomForOutput(target, tokens)),
     route: fitted.longContext ? "long_context" : chosen.route,
     tokens,
+    estimate,
   };
 }
 

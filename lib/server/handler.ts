@@ -33,7 +33,7 @@ import { ADVERTISED_MODELS, limitsOf, route, type Target } from "../routing/rout
 import { decideRoute } from "../routing/decide.ts";
 import { catalogLoaded, loadCatalog } from "../routing/catalog.ts";
 import { loadRouterScript, type RouterScript } from "../routing/router_script.ts";
-import { countTokens, estimateTokens } from "../routing/tokens.ts";
+import { countTokens } from "../routing/tokens.ts";
 import { webSearchOf } from "../anthropic/web_search.ts";
 import { VERSION } from "../version.ts";
 import { type UnpricedRecord, UsageTracker } from "../usage/tracker.ts";
@@ -644,7 +644,7 @@ async function handleMessages(
   await reserveBudget(ctx.usage, entry.facts.key!, ctx.config, {
     requestId: entry.requestId,
     targets,
-    inputTokens: () => estimateTokens(body),
+    inputTokens: () => decision.estimate,
     maxTokens: body.max_tokens,
   });
   const [first] = targets;
@@ -677,7 +677,10 @@ async function handleMessages(
   };
   let answered;
   try {
-    answered = await openAnswer(body, targets, request, ctx, entry, open.signal);
+    answered = await openAnswer(body, targets, request, ctx, entry, {
+      signal: open.signal,
+      inputEstimate: decision.estimate,
+    });
   } catch (error) {
     close();
     throw error;
@@ -712,11 +715,10 @@ async function openAnswer(
   request: Request,
   ctx: ServerContext,
   entry: RequestLog,
-  signal: AbortSignal,
+  { signal, inputEstimate }: { signal: AbortSignal; inputEstimate: number },
 ): Promise<{ answer: Answer; relay: RelayOptions }> {
   const notes = entry.notes;
   const messageId = randomId("msg_");
-  const inputEstimate = estimateTokens(body);
   const record = entry.record;
   let served: Target = targets[0];
   let startedAt = performance.now();
